@@ -1,0 +1,1 @@
+"""Thin absl-flags scripts reproducing the papers' tables and figures."""

@@ -1,0 +1,1 @@
+"""Spectrally-normalized Keras layers (Farnia, Zhang and Tse, ICLR 2019)."""
