@@ -56,7 +56,7 @@ def mean_l2_norm(x: np.ndarray) -> float:
     l2 attacks, gamma = 0.002 * C2 (CIFAR-10, SVHN) or 0.04 * C2 (MNIST).
     Computed in float64 on the preprocessed training inputs.
     """
-    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
-    if flat.shape[0] == 0:
+    if len(x) == 0:
         raise ValueError("`x` must hold at least one example. Received: 0.")
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
     return float(np.linalg.norm(flat, axis=1).mean())

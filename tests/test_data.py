@@ -1,0 +1,246 @@
+"""Tests of nsr_tf.data: real MNIST and CIFAR-10, synthetic official files."""
+
+import gzip
+import os
+import pickle
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nsr_tf import data
+from nsr_tf.data import formats
+from nsr_tf.data import preprocess
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
+CIFAR_DIR = os.path.join(SHARED, "cifar10")
+# Official label counts (LeCun et al.; torchvision / tfds metadata agree).
+MNIST_TRAIN_COUNTS = [
+    5923,
+    6742,
+    5958,
+    6131,
+    5842,
+    5421,
+    5918,
+    6265,
+    5851,
+    5949,
+]
+MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture(scope="module")
+def mnist_train():
+    return data.load("mnist", "train")
+
+
+def test_bundled_mnist_train_is_the_official_set(mnist_train):
+    x, y = mnist_train
+    assert x.shape == (60000, 28, 28, 1) and x.dtype == np.float32
+    assert y.dtype == np.int64
+    np.testing.assert_array_equal(np.bincount(y), MNIST_TRAIN_COUNTS)
+    assert x.min() == 0.0 and x.max() == 1.0
+
+
+def test_bundled_mnist_test_splits_500_plus_9500():
+    xv, yv = data.load("mnist", "validation")
+    xt, yt = data.load("mnist", "test")
+    assert xv.shape == (500, 28, 28, 1) and xt.shape == (9500, 28, 28, 1)
+    counts = np.bincount(np.concatenate([yv, yt]), minlength=10)
+    np.testing.assert_array_equal(counts, MNIST_TEST_COUNTS)
+
+
+def test_mnist_c2_matches_the_papers_value(mnist_train):
+    # The SN paper's notebooks imply C2 ~ 9.22 on (55k) MNIST (spec §1).
+    assert data.mean_l2_norm(mnist_train[0]) == pytest.approx(9.22, abs=0.02)
+
+
+@pytest.mark.skipif(
+    not os.path.isdir(CIFAR_DIR), reason="shared CIFAR-10 not present"
+)
+def test_official_cifar10_binary_from_shared_data():
+    x, y = data.load("cifar10", "train", data_dir=CIFAR_DIR)
+    assert x.shape == (50000, 28, 28, 3) and x.dtype == np.float32
+    np.testing.assert_array_equal(np.bincount(y), [5000] * 10)
+    xv, _ = data.load("cifar10", "validation", data_dir=CIFAR_DIR)
+    xt, _ = data.load("cifar10", "test", data_dir=CIFAR_DIR)
+    assert len(xv) == 500 and len(xt) == 9500
+    # C2 ~ 48.8 as the paper's eps = 0.05 C2 ~ 2.44 implies (spec §1).
+    assert data.mean_l2_norm(x) == pytest.approx(48.8, abs=0.3)
+
+
+def _raw_images(rng, n):
+    return rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+
+
+def _expected_color(images):
+    """Independent reference: TF's per_image_standardization, then crop."""
+    x = tf.image.per_image_standardization(
+        tf.constant(images, tf.float32) / 255.0
+    ).numpy()
+    return x[:, 2:30, 2:30, :]
+
+
+def test_standardization_matches_tensorflow_including_the_floor(rng):
+    images = _raw_images(rng, 3)
+    images[1] = 77  # constant image: std 0, floored at 1/sqrt(3072)
+    x, _ = preprocess.preprocess("cifar10", images, np.zeros(3, np.uint8))
+    np.testing.assert_allclose(x, _expected_color(images), atol=2e-5)
+    assert np.all(x[1] == 0.0)
+
+
+def _write_cifar_bin(directory, rng, n_per_batch=4):
+    sub = os.path.join(directory, "cifar-10-batches-bin")
+    os.makedirs(sub)
+    written = {}
+    for split, names in formats.CIFAR10_BIN_FILES.items():
+        images, labels = [], []
+        for name in names:
+            img = _raw_images(rng, n_per_batch)
+            lab = rng.integers(0, 10, n_per_batch).astype(np.uint8)
+            chw = img.transpose(0, 3, 1, 2).reshape(n_per_batch, -1)
+            records = np.concatenate([lab[:, None], chw], axis=1)
+            records.astype(np.uint8).tofile(os.path.join(sub, name))
+            images.append(img)
+            labels.append(lab)
+        written[split] = (np.concatenate(images), np.concatenate(labels))
+    return written
+
+
+def test_cifar10_binary_layout_is_chw_records(tmp_path, rng):
+    written = _write_cifar_bin(str(tmp_path), rng)
+    images, labels = formats.read_cifar10_bin(
+        str(tmp_path / "cifar-10-batches-bin"), "train"
+    )
+    np.testing.assert_array_equal(images, written["train"][0])
+    np.testing.assert_array_equal(labels, written["train"][1])
+    x, y = data.load("cifar10", "train", data_dir=str(tmp_path))
+    np.testing.assert_allclose(
+        x, _expected_color(written["train"][0]), atol=2e-5
+    )
+    np.testing.assert_array_equal(y, written["train"][1])
+
+
+def test_cifar10_python_version(tmp_path, rng):
+    sub = tmp_path / "cifar-10-batches-py"
+    sub.mkdir()
+    written = []
+    for name in formats.CIFAR10_PY_FILES["train"] + ("test_batch",):
+        img = _raw_images(rng, 3)
+        lab = rng.integers(0, 10, 3).tolist()
+        flat = img.transpose(0, 3, 1, 2).reshape(3, -1)
+        with open(sub / name, "wb") as f:
+            pickle.dump({b"data": flat, b"labels": lab}, f)
+        written.append((img, lab))
+    x, y = data.load("cifar10", "train", data_dir=str(tmp_path), source="files")
+    expected = np.concatenate([w[0] for w in written[:5]])
+    np.testing.assert_allclose(x, _expected_color(expected), atol=2e-5)
+    np.testing.assert_array_equal(y, sum((w[1] for w in written[:5]), []))
+
+
+def _write_svhn(directory, rng, n=600):
+    from scipy import io as scipy_io
+
+    out = {}
+    for split in ("train", "test"):
+        img = _raw_images(rng, n)
+        lab = rng.integers(1, 11, n)  # official: digits 1..9 and 10 for 0
+        scipy_io.savemat(
+            os.path.join(directory, formats.SVHN_FILES[split]),
+            {"X": img.transpose(1, 2, 3, 0), "y": lab[:, None]},
+        )
+        out[split] = (img, lab)
+    return out
+
+
+def test_svhn_mat_files_label_10_becomes_0(tmp_path, rng):
+    written = _write_svhn(str(tmp_path), rng)
+    x, y = data.load("svhn", "test", data_dir=str(tmp_path))
+    img, lab = written["test"]
+    assert x.shape == (100, 28, 28, 3)
+    np.testing.assert_allclose(x, _expected_color(img[500:]), atol=2e-5)
+    np.testing.assert_array_equal(y, np.where(lab[500:] == 10, 0, lab[500:]))
+    assert y.min() >= 0 and y.max() <= 9 and (lab == 10).any()
+
+
+def test_mnist_idx_files_plain_and_gzipped(tmp_path, rng):
+    images = rng.integers(0, 256, size=(600, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, 600).astype(np.uint8)
+
+    def idx(array):
+        header = bytes([0, 0, 8, array.ndim])
+        dims = b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+        return header + dims + array.tobytes()
+
+    for img_name, lab_name in formats.MNIST_FILES.values():
+        with gzip.open(tmp_path / (img_name + ".gz"), "wb") as f:
+            f.write(idx(images))
+        (tmp_path / lab_name).write_bytes(idx(labels))  # not gzipped
+    x, y = data.load("mnist", "test", data_dir=str(tmp_path), source="files")
+    np.testing.assert_allclose(x[..., 0], images[500:] / 255.0, atol=1e-7)
+    np.testing.assert_array_equal(y, labels[500:])
+
+
+def test_tfds_source_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=520):
+        x, y = data.load("svhn", "test", source="tfds")
+        xm, _ = data.load("mnist", "validation", source="tfds")
+    assert x.shape == (20, 28, 28, 3) and x.dtype == np.float32
+    assert y.dtype == np.int64 and y.min() >= 0 and y.max() <= 9
+    np.testing.assert_allclose(x.mean(axis=(1, 2, 3)), 0.0, atol=0.1)
+    assert xm.shape == (500, 28, 28, 1) and 0 <= xm.min() <= xm.max() <= 1
+
+
+def test_random_labels_are_seeded_and_cover_every_split():
+    _, y_train = data.load("mnist", "validation", random_labels=True, seed=100)
+    _, y_again = data.load("mnist", "validation", random_labels=True, seed=100)
+    _, y_other = data.load("mnist", "validation", random_labels=True, seed=1)
+    _, y_true = data.load("mnist", "validation")
+    np.testing.assert_array_equal(y_train, y_again)
+    assert (y_train != y_other).mean() > 0.8
+    assert (y_train == y_true).mean() < 0.2  # ~ chance, not the true labels
+    assert set(np.unique(y_train)) == set(range(10))
+
+
+def test_to_dataset_batches_and_drops_remainder():
+    x = np.arange(10, dtype=np.float32)[:, None]
+    y = np.arange(10, dtype=np.int64)
+    batches = list(data.to_dataset(x, y, batch_size=4, seed=3))
+    assert [len(b[1]) for b in batches] == [4, 4]
+    seen = np.concatenate([b[1].numpy() for b in batches])
+    assert len(set(seen.tolist())) == 8
+    np.testing.assert_array_equal(batches[0][0].numpy()[:, 0], batches[0][1])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="imagenet", split="train"), "`name` must be one of"),
+        (dict(name="mnist", split="val"), "`split` must be one of"),
+        (
+            dict(name="mnist", split="train", source="web"),
+            "`source` must be one of",
+        ),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.load(**kwargs)
+
+
+def test_files_source_without_files(tmp_path):
+    with pytest.raises(ValueError, match="data_dir="):
+        data.load("cifar10", "train", data_dir=str(tmp_path), source="files")
+
+
+def test_bad_pipeline_arguments():
+    x = np.zeros((3, 2), np.float32)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        data.to_dataset(x, np.zeros(3), batch_size=0)
+    with pytest.raises(ValueError, match="len\\(y\\)=2"):
+        data.to_dataset(x, np.zeros(2), batch_size=1)
+    with pytest.raises(ValueError, match="at least one example"):
+        data.mean_l2_norm(np.zeros((0, 3)))
