@@ -1,0 +1,137 @@
+"""Export of a model as an attack-ready SavedModel, and loading it back.
+
+The exported SavedModel
+
+* has a serving signature ``serve`` from images (``float32`` NHWC, input
+  name ``images``) to logits (output ``logits``);
+* holds the spectral normalization *frozen*: every SN layer is replaced by
+  its plain Keras parent whose kernel is the layer's effective kernel
+  ``W / max(1, sigma/beta)`` (computed from the stored ``u`` without
+  updating it), so the power iteration is not part of the graph;
+* keeps the weights as variables (``obj.variables``), so that a weight
+  attack can perturb exactly the weights used in the forward pass;
+* loads with ``tf.saved_model.load`` alone: no nsr_tf class is needed, and
+  third-party tools (e.g. ART's ``TensorFlowV2Classifier``) can attack it.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+_SN_ONLY_KEYS = ("beta", "power_iterations", "method")
+
+
+def _plain_layer(layer):
+    """The plain Keras parent of an SN layer, with the same configuration."""
+    if not hasattr(layer, "normalized_kernel"):
+        return layer.__class__.from_config(layer.get_config())
+    config = {
+        k: v for k, v in layer.get_config().items() if k not in _SN_ONLY_KEYS
+    }
+    for parent in (keras.layers.Dense, keras.layers.Conv2D):
+        if isinstance(layer, parent):
+            return parent.from_config(config)
+    raise ValueError(
+        "Cannot freeze an SN layer that is neither Dense nor Conv2D. "
+        f"Received: layer={layer.name} ({type(layer).__name__})"
+    )
+
+
+def _frozen_weights(layer) -> list[np.ndarray]:
+    if not hasattr(layer, "normalized_kernel"):
+        return layer.get_weights()
+    weights = [keras.ops.convert_to_numpy(layer.normalized_kernel())]
+    if getattr(layer, "use_bias", False):
+        weights.append(keras.ops.convert_to_numpy(layer.bias))
+    return weights
+
+
+def plain_twin(model: keras.Model) -> keras.Model:
+    """A functional copy of ``model`` with every SN layer frozen.
+
+    SN layers become plain ``Dense`` / ``Conv2D`` layers holding the
+    effective kernel; other layers are cloned with their weights. The twin
+    computes the same function as ``model(x, training=False)``.
+
+    Args:
+        model: a functional Keras model (also a ``RobustModel``).
+
+    Returns:
+        A plain ``keras.Model``.
+    """
+    if not getattr(model, "_is_graph_network", False) and not hasattr(
+        model, "inputs"
+    ):
+        raise ValueError(
+            "`model` must be a functional Keras model. "
+            f"Received: model={type(model).__name__}"
+        )
+    twin = keras.models.clone_model(
+        model,
+        clone_function=_plain_layer,
+        input_tensors=None,
+    )
+    twin = keras.Model(twin.inputs, twin.outputs, name=f"{model.name}_frozen")
+    source = {layer.name: layer for layer in model.layers}
+    for layer in twin.layers:
+        original = source.get(layer.name)
+        if original is not None and original.weights:
+            layer.set_weights(_frozen_weights(original))
+    return twin
+
+
+def export_attack_ready(model: keras.Model, directory: str) -> keras.Model:
+    """Writes ``model`` as an attack-ready SavedModel to ``directory``.
+
+    Args:
+        model: a functional Keras model, possibly with SN layers.
+        directory: output directory (created; overwritten if present).
+
+    Returns:
+        The plain frozen twin that was exported.
+    """
+    twin = plain_twin(model)
+    shape = tuple(model.inputs[0].shape)
+    archive = keras.export.ExportArchive()
+    archive.track(twin)
+
+    def serve(images):
+        return {"logits": twin(images, training=False)}
+
+    archive.add_endpoint(
+        name="serve",
+        fn=serve,
+        input_signature=[tf.TensorSpec(shape, tf.float32, name="images")],
+    )
+    archive.write_out(directory, verbose=False)
+    return twin
+
+
+class SavedModelClassifier:
+    """A loaded attack-ready SavedModel as a logits callable with weights.
+
+    Calling it maps images to logits; ``variables`` are the restored
+    ``tf.Variable`` objects, ``kernels`` those of rank >= 2 (the weight
+    matrices and conv kernels), which is what a weight attack perturbs.
+    """
+
+    def __init__(self, loaded):
+        self.loaded = loaded
+        self._serve = loaded.signatures["serve"]
+        self.variables = list(loaded.variables)
+        self.kernels = [v for v in self.variables if len(v.shape) >= 2]
+        self.input_shape = tuple(
+            self._serve.structured_input_signature[1]["images"].shape
+        )
+
+    def __call__(self, images, training=False):
+        del training  # the frozen graph has no training behaviour
+        images = tf.convert_to_tensor(images, tf.float32)
+        return self._serve(images=images)["logits"]
+
+
+def load_attack_ready(directory: str) -> SavedModelClassifier:
+    """Loads an exported SavedModel with ``tf.saved_model.load`` only."""
+    return SavedModelClassifier(tf.saved_model.load(directory))
