@@ -1,0 +1,186 @@
+"""State and forward-pass logic shared by SNDense and SNConv2D.
+
+A mixin, not a layer: the concrete classes subclass the Keras layer first
+and provide ``_power_iteration(kernel, u, iterations)``, ``_u_shape`` and
+``_spectral_norm_of(kernel, u, iterations)``.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+
+from layers import override
+
+_U_INIT_STDDEV = 1.0  # TruncatedNormal(stddev=1), ``sn.py``.
+
+
+def check_beta(beta):
+    """Validates ``beta`` (> 0, may be ``inf``) and returns it as a float."""
+    try:
+        value = float(beta)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(beta, bool) or math.isnan(value) or value <= 0:
+        raise ValueError(
+            f"`beta` must be a float > 0 (inf allowed). Received: beta={beta}"
+        )
+    return value
+
+
+def check_power_iterations(power_iterations):
+    """Validates ``power_iterations`` (an int >= 1) and returns it."""
+    if (
+        isinstance(power_iterations, bool)
+        or not isinstance(power_iterations, int)
+        or power_iterations < 1
+    ):
+        raise ValueError(
+            "`power_iterations` must be an int >= 1. "
+            f"Received: power_iterations={power_iterations}"
+        )
+    return power_iterations
+
+
+def check_unsupported(kwargs, cls_name):
+    """Rejects Keras options whose kernel would bypass the normalization."""
+    if kwargs.get("lora_rank"):
+        raise ValueError(
+            f"`{cls_name}` does not support LoRA. "
+            f"Received: lora_rank={kwargs['lora_rank']}"
+        )
+
+
+class SpectralNormMixin:
+    """Effective-kernel logic: ``W / max(1, sigma_hat / beta)``.
+
+    Reference:
+        Farnia et al. 2019, eq. 9 and App. B.
+    """
+
+    def _build_u(self):
+        self.u = self.add_weight(
+            name="u",
+            shape=self._u_shape,
+            initializer=keras.initializers.TruncatedNormal(
+                mean=0.0, stddev=_U_INIT_STDDEV
+            ),
+            trainable=False,
+            dtype="float32",
+            autocast=False,
+            # u_new depends only on (kernel, u), which are mirrored, so every
+            # replica computes the same value; keep the first replica's.
+            aggregation="only_first_replica",
+        )
+
+    def _raw_kernel(self):
+        # Autocasting is off for these layers (see __init__), so this is the
+        # float32 variable value even under "mixed_float16".
+        return tf.convert_to_tensor(self._kernel.value)
+
+    def _sigma_and_u(self, kernel, iterations):
+        """sigma_hat and the next u from the stored u (no state change)."""
+        return self._power_iteration(
+            kernel, tf.convert_to_tensor(self.u.value), iterations
+        )
+
+    def _effective_kernel(self, training):
+        """The kernel applied in this forward pass (float32 or override)."""
+        substituted = override.get_kernel_override(self)
+        if substituted is not None:
+            return tf.convert_to_tensor(substituted)
+        kernel = self._raw_kernel()
+        if math.isinf(self.beta):
+            # The divisor is exactly 1 and its gradient 0: the forward pass
+            # is W itself; sigma is only tracked (u updated) when training.
+            if _is_true(training):
+                _, u_new = self._sigma_and_u(
+                    tf.stop_gradient(kernel), self.power_iterations
+                )
+                self._update_u(u_new, training)
+            return kernel
+        sigma, u_new = self._sigma_and_u(kernel, self.power_iterations)
+        if _is_true(training):
+            self._update_u(u_new, training)
+        divisor = tf.maximum(1.0, sigma / self.beta)
+        return kernel / divisor
+
+    def _update_u(self, u_new, training):
+        u_new = tf.stop_gradient(u_new)
+        if isinstance(training, bool):
+            self.u.assign(u_new)
+        else:  # A boolean tensor.
+            self.u.assign(tf.where(tf.cast(training, tf.bool), u_new, self.u))
+
+    def normalized_kernel(self):
+        """Returns the normalized kernel ``W_SN`` of the next forward pass.
+
+        This is ``W / max(1, sigma_hat / beta)`` with ``sigma_hat`` computed
+        by ``power_iterations`` steps from the stored ``u``, exactly what a
+        call with ``training=False`` (or the next training call) applies.
+        ``u`` is not updated.
+
+        Returns:
+            float32 tensor shaped like ``kernel``.
+
+        Reference:
+            Farnia et al. 2019, eq. 9.
+        """
+        self._check_built("normalized_kernel")
+        kernel = self._raw_kernel()
+        sigma, _ = self._sigma_and_u(kernel, self.power_iterations)
+        return kernel / tf.maximum(1.0, sigma / self.beta)
+
+    def spectral_norm(self, iterations=None):
+        """Estimates sigma of the current raw (un-normalized) operator.
+
+        Power iteration warm-started from the stored ``u``; ``u`` is not
+        updated.
+
+        Args:
+            iterations: number of steps (default
+                ``layers.spectral.DEFAULT_ITERATIONS``).
+
+        Returns:
+            Python float.
+        """
+        self._check_built("spectral_norm")
+        kwargs = {} if iterations is None else {"iterations": iterations}
+        return self._spectral_norm_of(
+            self._raw_kernel(), self.u.numpy(), **kwargs
+        )
+
+    def _check_built(self, what):
+        if not self.built:
+            raise ValueError(
+                f"Call `{what}()` after the layer is built. "
+                f"Received: layer {self.name!r} with built=False"
+            )
+
+    def _sn_config(self):
+        return {"beta": self.beta, "power_iterations": self.power_iterations}
+
+    def enable_lora(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"`{type(self).__name__}` does not support LoRA."
+        )
+
+    def quantize(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"`{type(self).__name__}` does not support quantization."
+        )
+
+    # The Keras parents save only (kernel, bias); keep u too.
+    def save_own_variables(self, store):
+        keras.layers.Layer.save_own_variables(self, store)
+
+    def load_own_variables(self, store):
+        keras.layers.Layer.load_own_variables(self, store)
+
+
+def _is_true(training):
+    if training is None:
+        return False
+    if isinstance(training, bool):
+        return training
+    return True  # A tensor: resolved at run time by ``_update_u``.
