@@ -1,0 +1,364 @@
+"""RobustModel: a functional Keras model whose ``train_step`` is robust.
+
+One ``train_step`` serves every mode of both papers; the mode and its
+budgets come from one serializable :class:`RobustConfig`. The step follows
+Keras 3's own flow (``unpack_x_y_sample_weight`` -> tape -> ``compute_loss``
+-> ``optimizer.apply`` -> metrics), so ``fit``, ``evaluate``, callbacks,
+``.keras`` saving, ``export``, ``tf.distribute`` and mixed precision work as
+for any Keras model.
+
+SN state: each training step runs exactly one forward pass with
+``training=True`` (on the clean, adversarial or jointly perturbed input), so
+the power-iteration vector ``u`` of every SN layer changes exactly once per
+step; the attacks, the clean-accuracy pass and ``evaluate`` call the model
+with ``training=False`` and only read ``u``.
+"""
+
+import keras
+import tensorflow as tf
+
+from nsr_tf.training.config import RobustConfig
+
+
+def _replica_scale(value):
+    """Divides a per-replica loss term by the number of replicas in sync.
+
+    Keras' compiled losses are scaled this way under ``tf.distribute`` (the
+    gradients are then summed over replicas), so extra terms must be too.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = value * tf.cast(1.0 / replicas, value.dtype)
+    return value
+
+
+def _replica_unscale(value):
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = value * tf.cast(replicas, value.dtype)
+    return value
+
+
+def _int_labels(y, logits):
+    """Integer class labels from sparse or one-hot ``y``."""
+    y = tf.convert_to_tensor(y)
+    if (
+        y.shape.rank is not None
+        and y.shape.rank == logits.shape.rank
+        and y.shape[-1] is not None
+        and y.shape[-1] > 1
+    ):
+        return tf.argmax(y, axis=-1)
+    return tf.cast(tf.reshape(y, [-1]), tf.int64)
+
+
+def _weighted_mean(values, sample_weight):
+    values = tf.cast(values, tf.float32)
+    if sample_weight is None:
+        return tf.reduce_mean(values)
+    w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
+    return tf.math.divide_no_nan(tf.reduce_sum(values * w), tf.reduce_sum(w))
+
+
+def _check_config(config):
+    if config is None:
+        return RobustConfig()
+    if isinstance(config, dict):
+        return RobustConfig.from_config(config)
+    if not isinstance(config, RobustConfig):
+        raise ValueError(
+            "`config` must be a RobustConfig (or its get_config() dict). "
+            f"Received: config={config!r}"
+        )
+    return config
+
+
+@keras.saving.register_keras_serializable(package="nsr_tf")
+class RobustModel(keras.Model):
+    """A functional ``keras.Model`` trained robustly by ``fit``.
+
+    Build it like any functional model, ``RobustModel(inputs, outputs,
+    config=RobustConfig(mode="pgm", eps=0.46))``, or wrap an existing model
+    with :func:`robustify`. ``compile`` defaults the loss to softmax
+    cross-entropy on logits.
+
+    Metrics reported by ``fit`` and ``evaluate`` (besides compiled ones):
+    ``loss`` (the robust objective), ``clean_accuracy``, ``adv_accuracy``
+    (under the training attack: input attack modes and ``joint_at``), and the
+    batch means of ``tau`` and ``zeta`` (bound modes). ``evaluate`` runs the
+    same attack with ``training=False`` and never updates SN state.
+
+    Args:
+        *args: functional ``inputs, outputs`` (and Keras model arguments).
+        config: a :class:`RobustConfig` or its ``get_config()`` dict
+            (default: ``RobustConfig(mode="erm")``).
+        **kwargs: Keras model arguments (``name``, ...).
+
+    Raises:
+        ValueError: bad ``config``, or a bound mode (``weight_perturb``,
+            ``at_beta``, ``jiwp``) on a network ``nsr_tf.bounds`` does not
+            cover.
+
+    Reference:
+        SN paper (Farnia et al., ICLR 2019) §4-5, spec sn_paper.md §4-5; NSR
+        paper (Tsai et al., ICASSP 2021) eq. 23, spec nsr_paper.md §2.4-2.5.
+    """
+
+    def __init__(self, *args, config=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._robust_config = _check_config(config)
+        self._check_supported()
+        cfg = self._robust_config
+        self.clean_accuracy_tracker = keras.metrics.Mean(name="clean_accuracy")
+        if cfg.uses_input_attack or cfg.mode == "joint_at":
+            self.adv_accuracy_tracker = keras.metrics.Mean(name="adv_accuracy")
+        if cfg.uses_bounds:
+            self.tau_tracker = keras.metrics.Mean(name="tau")
+            self.zeta_tracker = keras.metrics.Mean(name="zeta")
+
+    @property
+    def robust_config(self) -> RobustConfig:
+        """The :class:`RobustConfig` of this model (read-only)."""
+        return self._robust_config
+
+    def _check_supported(self):
+        if self._robust_config.uses_bounds:
+            from nsr_tf import bounds
+
+            bounds.check_supported(self)
+
+    def get_config(self):
+        config = super().get_config()
+        config["config"] = self._robust_config.get_config()
+        return config
+
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """Keras ``compile``; ``loss`` defaults to CE on logits.
+
+        Raises:
+            ValueError: a bound mode on an unsupported network.
+        """
+        self._check_supported()
+        if loss is None:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    # ------------------------------------------------------------------
+    # Pieces of a step.
+
+    def _clean_fn(self, x):
+        return self(x, training=False)
+
+    def _attack_labels(self, y, clean_logits):
+        if self._robust_config.labels == "predicted":
+            return tf.argmax(clean_logits, axis=-1)
+        return _int_labels(y, clean_logits)
+
+    def _input_attack(self, x, labels):
+        """Adversarial inputs of the configured attack (reads SN state)."""
+        from nsr_tf import attacks
+
+        cfg = self._robust_config
+        common = dict(y=labels, clip_min=cfg.clip_min, clip_max=cfg.clip_max)
+        if cfg.mode == "fgm":
+            x_adv = attacks.fgm(
+                self._clean_fn, x, cfg.eps, norm=cfg.norm, **common
+            )
+        elif cfg.mode == "wrm":
+            x_adv = attacks.wrm(
+                self._clean_fn, x, cfg.gamma, steps=cfg.steps, **common
+            )
+        else:  # pgm, at, at_beta
+            x_adv = attacks.pgd(
+                self._clean_fn,
+                x,
+                cfg.eps,
+                norm=cfg.norm,
+                steps=cfg.steps,
+                step_size=cfg.step_size,
+                rand_init=cfg.rand_init,
+                **common,
+            )
+        return tf.stop_gradient(x_adv)
+
+    def _joint_attack(self, x, labels):
+        """joint_pgd's (x_adv, weight deltas) at the current weights."""
+        from nsr_tf import attacks
+
+        cfg = self._robust_config
+        x_adv, deltas = attacks.joint_pgd(
+            self,
+            x,
+            labels,
+            eps_x=cfg.eps_x,
+            eps_w=cfg.eps_w,
+            steps=cfg.steps,
+            step_size_x=cfg.step_size,
+            step_size_w=cfg.step_size_w,
+            clip_min=cfg.clip_min,
+            clip_max=cfg.clip_max,
+        )
+        return tf.stop_gradient(x_adv), tf.nest.map_structure(
+            tf.stop_gradient, deltas
+        )
+
+    def _perturbed_forward(self, x, deltas, training):
+        from nsr_tf import perturb
+
+        return perturb.perturbed_call(self, x, deltas, training=training)
+
+    def _penalty_terms(self, x, labels):
+        """Per-example (tau, zeta) of eq. 23 at the current kernels."""
+        from nsr_tf import bounds
+
+        cfg = self._robust_config
+        tau, zeta = bounds.model_margin_penalty(
+            self,
+            x,
+            labels,
+            eps_x=cfg.eps_x,
+            eps_w=cfg.eps_w,
+            variant=cfg.variant,
+        )
+        return tf.cast(tau, tf.float32), tf.cast(zeta, tf.float32)
+
+    def _robust_forward(self, x, y, training):
+        """Runs the attack of one step and returns its final forward pass.
+
+        Everything here calls the model with ``training=False``; the returned
+        ``forward`` closure is the step's single call with ``training``.
+
+        Returns:
+            (forward, x_used, clean_logits or None): ``forward()`` gives the
+            logits the loss is taken on (at the adversarial input, and for
+            ``joint_at`` at the perturbed weights).
+        """
+        cfg = self._robust_config
+        clean_logits = None
+        x_used = x
+        if cfg.uses_input_attack or cfg.mode == "joint_at":
+            clean_logits = self(x, training=False)
+            labels = self._attack_labels(y, clean_logits)
+            if cfg.mode == "joint_at":
+                x_used, deltas = self._joint_attack(x, labels)
+                return (
+                    lambda: self._perturbed_forward(x_used, deltas, training),
+                    x_used,
+                    clean_logits,
+                )
+            x_used = self._input_attack(x, labels)
+        return (lambda: self(x_used, training=training), x_used, clean_logits)
+
+    def _objective(self, x, x_used, y, y_pred, sample_weight, training):
+        """Classification loss plus the eq. 23 penalty (replica-scaled)."""
+        cfg = self._robust_config
+        loss = self.compute_loss(
+            x=x_used,
+            y=y,
+            y_pred=y_pred,
+            sample_weight=sample_weight,
+            training=training,
+        )
+        loss = tf.cast(loss, tf.float32)
+        tau = zeta = None
+        if cfg.uses_bounds:
+            x_pen = x_used if cfg.penalty_input == "adversarial" else x
+            tau, zeta = self._penalty_terms(x_pen, _int_labels(y, y_pred))
+            if cfg.uses_penalty:
+                penalty = _weighted_mean(
+                    cfg.alpha * tau + cfg.beta * zeta, sample_weight
+                )
+                loss = loss + _replica_scale(penalty)
+        return loss, tau, zeta
+
+    def _update_trackers(self, y, y_pred, clean_logits, tau, zeta, sw):
+        def accuracy(logits):
+            hit = tf.equal(tf.argmax(logits, axis=-1), _int_labels(y, logits))
+            return tf.cast(hit, tf.float32)
+
+        if clean_logits is None:
+            self.clean_accuracy_tracker.update_state(accuracy(y_pred), sw)
+        else:
+            self.clean_accuracy_tracker.update_state(accuracy(clean_logits), sw)
+            self.adv_accuracy_tracker.update_state(accuracy(y_pred), sw)
+        if tau is not None:
+            self.tau_tracker.update_state(tau, sw)
+            self.zeta_tracker.update_state(zeta, sw)
+
+    def _track_loss(self, loss, x):
+        batch = tf.shape(tf.nest.flatten(x)[0])[0]
+        self._loss_tracker.update_state(
+            _replica_unscale(loss), sample_weight=batch
+        )
+
+    # ------------------------------------------------------------------
+    # Keras hooks.
+
+    def train_step(self, data):
+        """One robust step; see the module docstring for the SN contract."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        forward, x_used, clean_logits = self._robust_forward(
+            x, y, training=True
+        )
+        with tf.GradientTape() as tape:
+            y_pred = forward()
+            loss, tau, zeta = self._objective(
+                x, x_used, y, y_pred, sample_weight, training=True
+            )
+            self._track_loss(loss, x)
+            scaled = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        grads = tape.gradient(scaled, variables)
+        self.optimizer.apply(grads, variables)
+        self._update_trackers(y, y_pred, clean_logits, tau, zeta, sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data):
+        """The training objective and metrics with ``training=False``."""
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        forward, x_used, clean_logits = self._robust_forward(
+            x, y, training=False
+        )
+        y_pred = forward()
+        loss, tau, zeta = self._objective(
+            x, x_used, y, y_pred, sample_weight, training=False
+        )
+        self._track_loss(loss, x)
+        self._update_trackers(y, y_pred, clean_logits, tau, zeta, sample_weight)
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+
+def robustify(model: keras.Model, config=None, *, name=None) -> RobustModel:
+    """Wraps a functional or built ``Sequential`` model as a RobustModel.
+
+    The returned model shares the layers (and so the weights and SN state)
+    of ``model``; training one trains the other.
+
+    Args:
+        model: a functional ``keras.Model`` or a built ``keras.Sequential``.
+        config: a :class:`RobustConfig` (or its dict); default ERM.
+        name: name of the new model (default: ``model.name``).
+
+    Returns:
+        A :class:`RobustModel` from ``model.inputs`` to ``model.outputs``.
+
+    Raises:
+        ValueError: ``model`` has no symbolic inputs/outputs (a subclassed or
+            unbuilt model), a bad config, or a bound mode on an unsupported
+            network.
+    """
+    try:
+        inputs, outputs = model.inputs, model.outputs
+    except (AttributeError, ValueError):
+        inputs = outputs = None
+    if not inputs or not outputs:
+        raise ValueError(
+            "`model` must be a functional keras.Model or a built "
+            "keras.Sequential (with symbolic inputs). "
+            f"Received: model={model!r}"
+        )
+    inputs = inputs[0] if len(inputs) == 1 else inputs
+    outputs = outputs[0] if len(outputs) == 1 else outputs
+    return RobustModel(
+        inputs, outputs, config=_check_config(config), name=name or model.name
+    )
