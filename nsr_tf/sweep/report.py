@@ -62,8 +62,12 @@ def table_rows(dataset: str, records: list[dict]) -> list[dict]:
             {
                 "architecture": rows_lib.ARCH_LABELS[row.arch],
                 "training": rows_lib.TRAINING_LABELS[row.training],
-                "train_acc": metric(baseline[0] if baseline else None, "train_acc"),
-                "test_acc": metric(baseline[0] if baseline else None, "test_acc"),
+                "train_acc": metric(
+                    baseline[0] if baseline else None, "train_acc"
+                ),
+                "test_acc": metric(
+                    baseline[0] if baseline else None, "test_acc"
+                ),
                 "train_acc_sn": metric(best, "train_acc"),
                 "test_acc_sn": metric(best, "test_acc"),
                 "selected_beta": best["beta"] if best else None,

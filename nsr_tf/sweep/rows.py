@@ -42,7 +42,11 @@ TRAINING_LABELS = {
     "pgm_linf": "PGM linf",
     "wrm": "WRM",
 }
-INPUT_SHAPES = {"mnist": (28, 28, 1), "cifar10": (28, 28, 3), "svhn": (28, 28, 3)}
+INPUT_SHAPES = {
+    "mnist": (28, 28, 1),
+    "cifar10": (28, 28, 3),
+    "svhn": (28, 28, 3),
+}
 
 
 @dataclasses.dataclass(frozen=True)

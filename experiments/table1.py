@@ -1,0 +1,78 @@
+r"""Table 1 of Farnia et al. (2019): every row of a dataset, every beta.
+
+Usage:
+  python -m experiments.table1 --dataset=mnist --preset=smoke \
+      --output_dir=runs/table1_smoke
+  # shard across machines, then merge:
+  python -m experiments.table1 --dataset=svhn --num_shards=2 --shard_index=0 ...
+  python -m experiments.table1 --dataset=svhn --merge_only \
+      --merge_dirs=out0,out1 --output_dir=out
+"""
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from nsr_tf import sweep
+from nsr_tf.sweep import rows as rows_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("dataset", None, ["mnist", "cifar10", "svhn"], "Dataset.")
+flags.DEFINE_string("output_dir", "runs/table1", "Where every file goes.")
+flags.DEFINE_enum("preset", "paper", list(sweep.PRESETS), "Budget preset.")
+flags.DEFINE_integer("epochs", None, "Override the preset's max epochs.")
+flags.DEFINE_integer("batch_size", None, "Override the batch size.")
+flags.DEFINE_integer("train_examples", None, "Use the first N train examples.")
+flags.DEFINE_integer(
+    "eval_examples", None, "Evaluate on N train/test examples."
+)
+flags.DEFINE_bool("early_stopping", None, "SN paper early stopping (0.999).")
+flags.DEFINE_list("betas", None, "Beta grid for every row, e.g. inf,1,2.")
+flags.DEFINE_list("rows", [], "Only these rows, as arch:training.")
+flags.DEFINE_string("data_dir", None, "Official files or tfds data dir.")
+flags.DEFINE_enum("source", "auto", ["auto", "files", "tfds"], "Data source.")
+flags.DEFINE_integer("shard_index", 0, "This shard.")
+flags.DEFINE_integer("num_shards", 1, "Number of shards.")
+flags.DEFINE_bool("merge_only", False, "Only assemble the table.")
+flags.DEFINE_list("merge_dirs", [], "Output dirs of other shards to merge.")
+flags.DEFINE_integer("seed", 0, "Seed of every run (the paper used 0).")
+flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (progress).")
+flags.mark_flags_as_required(["dataset"])
+
+
+def main(argv):
+    del argv
+    if FLAGS.merge_only:
+        table = sweep.write_table(
+            FLAGS.dataset, FLAGS.output_dir, input_dirs=tuple(FLAGS.merge_dirs)
+        )
+    else:
+        betas = FLAGS.betas and tuple(map(rows_lib.parse_beta, FLAGS.betas))
+        preset = sweep.get_preset(
+            FLAGS.preset,
+            epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size,
+            train_examples=FLAGS.train_examples,
+            eval_examples=FLAGS.eval_examples,
+            early_stopping=FLAGS.early_stopping,
+            betas=betas,
+        )
+        table = sweep.run_table1(
+            FLAGS.dataset,
+            FLAGS.output_dir,
+            preset,
+            data_dir=FLAGS.data_dir,
+            source=FLAGS.source,
+            only=tuple(FLAGS.rows),
+            shard_index=FLAGS.shard_index,
+            num_shards=FLAGS.num_shards,
+            seed=FLAGS.seed,
+            verbose=FLAGS.verbose,
+        )
+    logging.info("wrote table1_%s with %d rows", FLAGS.dataset, len(table))
+    with open(f"{FLAGS.output_dir}/table1_{FLAGS.dataset}.md") as f:
+        print(f.read())
+
+
+if __name__ == "__main__":
+    app.run(main)

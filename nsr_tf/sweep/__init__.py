@@ -1,0 +1,25 @@
+"""Paper grids as data: Table 1 run specs, resume, shard, merge, report."""
+
+from nsr_tf.sweep.presets import PRESETS
+from nsr_tf.sweep.presets import Preset
+from nsr_tf.sweep.presets import get_preset
+from nsr_tf.sweep.rows import Row
+from nsr_tf.sweep.rows import attack_setting
+from nsr_tf.sweep.rows import rows
+from nsr_tf.sweep.table1 import plan
+from nsr_tf.sweep.table1 import run_table1
+from nsr_tf.sweep.table1 import shard
+from nsr_tf.sweep.table1 import write_table
+
+__all__ = [
+    "PRESETS",
+    "Preset",
+    "Row",
+    "attack_setting",
+    "get_preset",
+    "plan",
+    "rows",
+    "run_table1",
+    "shard",
+    "write_table",
+]

@@ -1,0 +1,192 @@
+"""One Table 1 run: train a (row, beta) model, evaluate, export, record."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import numpy as np
+
+from nsr_tf import attacks
+from nsr_tf import data as data_lib
+from nsr_tf import evaluation
+from nsr_tf import export
+from nsr_tf import models
+from nsr_tf import training
+from nsr_tf.sweep import rows as rows_lib
+from nsr_tf.sweep import store
+
+
+@dataclasses.dataclass
+class SweepData:
+    """The arrays of one dataset, loaded once for every run of a sweep."""
+
+    dataset: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    c2: float
+
+    @classmethod
+    def load(cls, dataset, *, data_dir=None, source="auto", preset=None):
+        """Loads the three splits; C2 is computed on the full train set."""
+        arrays = {}
+        for split in ("train", "validation", "test"):
+            arrays[split] = data_lib.load(
+                dataset, split, data_dir=data_dir, source=source
+            )
+        c2 = data_lib.mean_l2_norm(arrays["train"][0])
+        x_tr, y_tr = arrays["train"]
+        x_te, y_te = arrays["test"]
+        if preset is not None and preset.train_examples:
+            x_tr, y_tr = (
+                x_tr[: preset.train_examples],
+                y_tr[: preset.train_examples],
+            )
+        return cls(dataset, x_tr, y_tr, *arrays["validation"], x_te, y_te, c2)
+
+
+def make_optimizer(kind: str):
+    """The SN paper's optimizers (spec ``sn_paper.md`` §5).
+
+    Momentum 0.9 at lr 0.01 (the schedule 0.01 * 0.95^(epoch/390) is
+    constant to 1% over 200 epochs), or Adam at lr 1e-3 with TF1's epsilon.
+    """
+    if kind == "adam":
+        return keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-8)
+    return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+
+
+def attack_accuracy(model, x, y, setting, *, batch_size=500) -> float:
+    """Accuracy under the row's training attack (clean for ERM)."""
+    model_fn = lambda t: model(t, training=False)  # noqa: E731
+    if setting.mode == "erm":
+        return evaluation.robust_accuracy(
+            model_fn, (x, y), None, batch_size=batch_size, progress=False
+        )
+    if setting.mode == "wrm":
+        return evaluation.robust_accuracy(
+            model_fn,
+            (x, y),
+            attacks.wrm,
+            batch_size=batch_size,
+            progress=False,
+            gamma=setting.gamma,
+            steps=setting.steps,
+        )
+    if setting.mode == "fgm":
+        return evaluation.robust_accuracy(
+            model_fn,
+            (x, y),
+            attacks.fgm,
+            batch_size=batch_size,
+            progress=False,
+            eps=setting.eps,
+            norm=setting.norm,
+        )
+    return evaluation.robust_accuracy(
+        model_fn,
+        (x, y),
+        attacks.pgd,
+        batch_size=batch_size,
+        progress=False,
+        eps=setting.eps,
+        norm=setting.norm,
+        steps=setting.steps,
+        step_size=2 * setting.eps / setting.steps,
+    )
+
+
+def run_key(row: rows_lib.Row, beta: float) -> str:
+    return f"{row.key}/beta_{rows_lib.format_beta(beta)}"
+
+
+def run_one(
+    row: rows_lib.Row,
+    beta: float,
+    arrays: SweepData,
+    preset,
+    output_dir: str,
+    *,
+    seed: int = 0,
+    verbose: int = 2,
+) -> dict:
+    """Trains, evaluates and exports one (row, beta) and records it.
+
+    The record (``record.json``) is written last and atomically; a run whose
+    record exists is returned as is without training again.
+    """
+    key = run_key(row, beta)
+    if store.is_done(output_dir, key):
+        return store.read_records([output_dir], prefix=key)[0]
+    directory = store.run_dir(output_dir, key)
+    keras.utils.set_random_seed(seed)
+    setting = rows_lib.attack_setting(row.dataset, row.training, arrays.c2)
+    model = models.build(
+        row.arch, beta=beta, input_shape=arrays.x_train.shape[1:]
+    )
+    config = training.RobustConfig(**setting.as_config_kwargs())
+    robust = training.robustify(model, config)
+    robust.compile(
+        optimizer=make_optimizer(row.optimizer),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    epochs = preset.epochs
+    if row.max_epochs is not None:
+        epochs = min(epochs, row.max_epochs)
+    callbacks = [
+        keras.callbacks.TensorBoard(log_dir=os.path.join(directory, "logs"))
+    ]
+    if preset.early_stopping:
+        callbacks.append(training.SNEarlyStopping())
+    train_ds = data_lib.to_dataset(
+        arrays.x_train, arrays.y_train, batch_size=preset.batch_size, seed=seed
+    )
+    start = time.perf_counter()
+    history = robust.fit(
+        train_ds, epochs=epochs, callbacks=callbacks, verbose=verbose
+    )
+    train_seconds = time.perf_counter() - start
+    n_eval = preset.eval_examples
+    metrics = {
+        "train_acc": attack_accuracy(
+            robust, arrays.x_train[:n_eval], arrays.y_train[:n_eval], setting
+        ),
+        "val_acc": attack_accuracy(robust, arrays.x_val, arrays.y_val, setting),
+        "test_acc": attack_accuracy(
+            robust, arrays.x_test[:n_eval], arrays.y_test[:n_eval], setting
+        ),
+    }
+    export.export_attack_ready(robust, os.path.join(directory, "saved_model"))
+    record = {
+        "run_key": key,
+        "row_key": row.key,
+        "dataset": row.dataset,
+        "arch": row.arch,
+        "training": row.training,
+        "beta": rows_lib.format_beta(beta),
+        "preset": dataclasses.asdict(preset),
+        "attack": dataclasses.asdict(setting),
+        "config": config.get_config(),
+        "optimizer": row.optimizer,
+        "c2": arrays.c2,
+        "seed": seed,
+        "epochs_run": len(history.history.get("loss", [])),
+        "train_seconds": train_seconds,
+        "history": {
+            k: [float(v) for v in vals] for k, vals in history.history.items()
+        },
+        "metrics": metrics,
+    }
+    record["metrics"] = {
+        k: (None if v is None or math.isnan(v) else float(v))
+        for k, v in metrics.items()
+    }
+    store.write_json_atomic(store.record_path(output_dir, key), record)
+    return record

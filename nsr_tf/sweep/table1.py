@@ -1,0 +1,145 @@
+"""The Table 1 sweep: enumerate, shard, run, resume, merge and report."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from absl import logging
+
+from nsr_tf.sweep import report
+from nsr_tf.sweep import rows as rows_lib
+from nsr_tf.sweep import store
+from nsr_tf.sweep.presets import Preset
+
+
+def plan(
+    dataset: str,
+    preset: Preset,
+    *,
+    only: tuple[str, ...] = (),
+) -> list[tuple[rows_lib.Row, float]]:
+    """Every (row, beta) run of ``dataset`` in a fixed order.
+
+    Args:
+        dataset: ``mnist``, ``cifar10`` or ``svhn``.
+        preset: supplies the beta grid override, if any.
+        only: restrict to rows named ``arch:training`` (empty: all rows).
+    """
+    table_rows = rows_lib.rows(dataset)
+    known = {f"{r.arch}:{r.training}" for r in table_rows}
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise ValueError(
+            f"`rows` must name rows of the {dataset} table ({sorted(known)}). "
+            f"Received: rows={unknown}"
+        )
+    runs = []
+    for row in table_rows:
+        if only and f"{row.arch}:{row.training}" not in only:
+            continue
+        for beta in preset.betas or row.beta_grid:
+            runs.append((row, beta))
+    return runs
+
+
+def shard(runs: list, shard_index: int, num_shards: int) -> list:
+    """Runs ``i`` with ``i % num_shards == shard_index`` (round robin)."""
+    if num_shards < 1:
+        raise ValueError(
+            f"`num_shards` must be >= 1. Received: num_shards={num_shards}"
+        )
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(
+            f"`shard_index` must be in [0, {num_shards}). "
+            f"Received: shard_index={shard_index}"
+        )
+    return runs[shard_index::num_shards]
+
+
+def write_table(
+    dataset: str,
+    output_dir: str,
+    *,
+    input_dirs: tuple[str, ...] = (),
+    note: str = "",
+) -> list[dict]:
+    """Assembles ``table1_<dataset>.{md,csv,json}`` from finished records.
+
+    Records are read from ``output_dir`` and every directory of
+    ``input_dirs`` (the output directories of shards run elsewhere).
+    """
+    records = store.read_records(
+        (output_dir, *input_dirs), prefix=f"{dataset}/"
+    )
+    table = report.table_rows(dataset, records)
+    base = os.path.join(output_dir, f"table1_{dataset}")
+    store.write_text_atomic(
+        base + ".md", report.to_markdown(dataset, table, note=note)
+    )
+    store.write_text_atomic(base + ".csv", report.to_csv(table))
+    store.write_json_atomic(
+        base + ".json", {"dataset": dataset, "rows": table, "runs": records}
+    )
+    return table
+
+
+def run_table1(
+    dataset: str,
+    output_dir: str,
+    preset: Preset,
+    *,
+    data_dir: str | None = None,
+    source: str = "auto",
+    only: tuple[str, ...] = (),
+    shard_index: int = 0,
+    num_shards: int = 1,
+    seed: int = 0,
+    verbose: int = 2,
+) -> list[dict]:
+    """Runs this shard's unfinished runs, then writes the table.
+
+    Finished runs (with a record) are skipped, so an interrupted sweep
+    resumes where it stopped. Returns the table rows.
+    """
+    from nsr_tf.sweep import runner  # TensorFlow-heavy; imported on use
+
+    runs = shard(plan(dataset, preset, only=only), shard_index, num_shards)
+    os.makedirs(output_dir, exist_ok=True)
+    store.write_json_atomic(
+        os.path.join(output_dir, f"sweep_{dataset}_shard{shard_index}.json"),
+        {
+            "preset": preset.__dict__,
+            "runs": [runner.run_key(r, b) for r, b in runs],
+        },
+    )
+    todo = [
+        (r, b)
+        for r, b in runs
+        if not store.is_done(output_dir, runner.run_key(r, b))
+    ]
+    logging.info(
+        "%s: %d runs in this shard, %d already done",
+        dataset,
+        len(runs),
+        len(runs) - len(todo),
+    )
+    if todo:
+        arrays = runner.SweepData.load(
+            dataset, data_dir=data_dir, source=source, preset=preset
+        )
+        for i, (row, beta) in enumerate(todo):
+            logging.info(
+                "[%d/%d] %s", i + 1, len(todo), runner.run_key(row, beta)
+            )
+            record = runner.run_one(
+                row,
+                beta,
+                arrays,
+                preset,
+                output_dir,
+                seed=seed,
+                verbose=verbose,
+            )
+            logging.info("  -> %s", json.dumps(record["metrics"]))
+    return write_table(dataset, output_dir)
