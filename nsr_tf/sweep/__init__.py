@@ -5,7 +5,7 @@ from nsr_tf.sweep.presets import Preset
 from nsr_tf.sweep.presets import get_preset
 from nsr_tf.sweep.rows import Row
 from nsr_tf.sweep.rows import attack_setting
-from nsr_tf.sweep.rows import rows
+from nsr_tf.sweep.rows import table1_rows
 from nsr_tf.sweep.table1 import plan
 from nsr_tf.sweep.table1 import run_table1
 from nsr_tf.sweep.table1 import shard
@@ -18,7 +18,7 @@ __all__ = [
     "attack_setting",
     "get_preset",
     "plan",
-    "rows",
+    "table1_rows",
     "run_table1",
     "shard",
     "write_table",

@@ -52,7 +52,7 @@ def table_rows(dataset: str, records: list[dict]) -> list[dict]:
         (r["arch"], r["training"]): r for r in reference.table1_rows(dataset)
     }
     out = []
-    for row in rows_lib.rows(dataset):
+    for row in rows_lib.table1_rows(dataset):
         done = by_row.get(row.key, [])
         baseline = [r for r in done if math.isinf(_beta(r))]
         best = select_beta(done)

@@ -80,7 +80,7 @@ class Row:
         return 25 if self.arch == "elunet" else None
 
 
-def rows(dataset: str) -> list[Row]:
+def table1_rows(dataset: str) -> list[Row]:
     """The Table 1 rows of ``dataset`` in the paper's order."""
     return [
         Row(r["dataset"], r["arch"], r["training"])

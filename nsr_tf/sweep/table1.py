@@ -26,7 +26,7 @@ def plan(
         preset: supplies the beta grid override, if any.
         only: restrict to rows named ``arch:training`` (empty: all rows).
     """
-    table_rows = rows_lib.rows(dataset)
+    table_rows = rows_lib.table1_rows(dataset)
     known = {f"{r.arch}:{r.training}" for r in table_rows}
     unknown = [name for name in only if name not in known]
     if unknown:

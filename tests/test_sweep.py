@@ -1,0 +1,169 @@
+"""Tests of the Table 1 sweep logic that need no training."""
+
+import json
+import math
+import os
+
+import pytest
+
+from nsr_tf import reference
+from nsr_tf import sweep
+from nsr_tf.sweep import report
+from nsr_tf.sweep import rows as rows_lib
+from nsr_tf.sweep import store
+
+
+def test_paper_table_has_42_rows_and_every_winner_is_in_its_grid():
+    table = reference.table1_rows()
+    assert len(table) == 42
+    assert {r["dataset"] for r in table} == {"cifar10", "mnist", "svhn"}
+    for paper_row in table:
+        row = rows_lib.Row(
+            paper_row["dataset"], paper_row["arch"], paper_row["training"]
+        )
+        winner = rows_lib.parse_beta(str(paper_row["selected_beta"]))
+        assert winner in row.beta_grid, row.key
+
+
+@pytest.mark.parametrize(
+    "dataset, n_rows", [("mnist", 12), ("cifar10", 26), ("svhn", 4)]
+)
+def test_rows_per_dataset(dataset, n_rows):
+    assert len(sweep.table1_rows(dataset)) == n_rows
+
+
+def test_attack_settings_follow_the_spec():
+    c2 = 10.0
+    fgm = sweep.attack_setting("mnist", "fgm_l2", c2)
+    assert (fgm.mode, fgm.norm, fgm.eps) == ("fgm", 2.0, pytest.approx(0.5))
+    pgm = sweep.attack_setting("cifar10", "pgm_linf", c2)
+    assert (pgm.mode, pgm.norm, pgm.eps, pgm.steps) == (
+        "pgm",
+        math.inf,
+        0.1,
+        15,
+    )
+    assert sweep.attack_setting("mnist", "wrm", c2).gamma == pytest.approx(0.4)
+    assert sweep.attack_setting("svhn", "wrm", c2).gamma == pytest.approx(0.02)
+    assert sweep.attack_setting("svhn", "erm", c2).as_config_kwargs() == {
+        "mode": "erm"
+    }
+
+
+def test_optimizers_and_epoch_caps():
+    assert rows_lib.Row("mnist", "elunet", "erm").optimizer == "adam"
+    assert rows_lib.Row("cifar10", "mlp1", "erm").optimizer == "adam"
+    assert rows_lib.Row("cifar10", "alexnet", "wrm").optimizer == "momentum"
+    assert rows_lib.Row("mnist", "elunet", "wrm").max_epochs == 25
+    assert rows_lib.Row("mnist", "mlp1", "wrm").max_epochs is None
+
+
+def test_shards_partition_the_plan():
+    runs = sweep.plan("mnist", sweep.get_preset("paper"))
+    assert len(runs) == 12 * len(rows_lib.MNIST_GRID)
+    parts = [sweep.shard(runs, i, 3) for i in range(3)]
+    assert sorted(map(str, sum(parts, []))) == sorted(map(str, runs))
+    assert all(len(p) == len(runs) // 3 for p in parts)
+
+
+def test_plan_restricts_rows_and_betas():
+    preset = sweep.get_preset("smoke")
+    runs = sweep.plan("mnist", preset, only=("mlp1:erm",))
+    assert [(r.key, b) for r, b in runs] == [
+        ("mnist/mlp1/erm", math.inf),
+        ("mnist/mlp1/erm", 2.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sweep.shard([], 0, 0), "num_shards=0"),
+        (lambda: sweep.shard([], 2, 2), "shard_index=2"),
+        (
+            lambda: sweep.plan(
+                "mnist", sweep.get_preset("smoke"), only=("x:y",)
+            ),
+            "rows=",
+        ),
+        (lambda: sweep.get_preset("huge"), "preset='huge'"),
+        (lambda: rows_lib.parse_beta("-1"), "beta=-1"),
+    ],
+)
+def test_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def _record(arch, training, beta, val, train=0.9, test=0.8):
+    key = f"mnist/{arch}/{training}"
+    return {
+        "run_key": f"{key}/beta_{beta}",
+        "row_key": key,
+        "beta": beta,
+        "metrics": {"train_acc": train, "val_acc": val, "test_acc": test},
+    }
+
+
+def test_beta_selection_by_validation_ties_to_larger_beta():
+    recs = [
+        _record("mlp1", "erm", "inf", 0.90),
+        _record("mlp1", "erm", "2", 0.95),
+        _record("mlp1", "erm", "4", 0.95),
+        _record("mlp1", "erm", "1", 0.80),
+    ]
+    assert report.select_beta(recs)["beta"] == "4"
+    assert report.select_beta(recs[:1])["beta"] == "inf"
+    assert report.select_beta([]) is None
+
+
+def test_table_places_baseline_and_selected_beside_the_paper(tmp_path):
+    out = str(tmp_path)
+    for rec in (
+        _record("mlp1", "erm", "inf", 0.9, train=1.0, test=0.97),
+        _record("mlp1", "erm", "2", 0.95, train=0.99, test=0.98),
+    ):
+        store.write_json_atomic(store.record_path(out, rec["run_key"]), rec)
+    table = sweep.write_table("mnist", out)
+    row = next(r for r in table if r["architecture"] == "1-layer MLP")
+    assert row["training"] == "ERM"
+    assert (row["train_acc"], row["test_acc"]) == (1.0, 0.97)
+    assert (row["train_acc_sn"], row["test_acc_sn"]) == (0.99, 0.98)
+    assert row["selected_beta"] == "2" and row["betas_done"] == 2
+    assert (row["paper_test_acc"], row["paper_selected_beta"]) == (0.98, "inf")
+    text = open(os.path.join(out, "table1_mnist.md")).read()
+    assert "| 1-layer MLP | ERM | 1.00 | 0.97 | 0.99 | 0.98 | 2 |" in text
+    csv_lines = open(os.path.join(out, "table1_mnist.csv")).read().splitlines()
+    assert csv_lines[0].startswith("architecture,training,train_acc")
+    assert len(csv_lines) == 13
+    payload = json.load(open(os.path.join(out, "table1_mnist.json")))
+    assert len(payload["rows"]) == 12 and len(payload["runs"]) == 2
+
+
+def test_merge_reads_other_shard_directories(tmp_path):
+    a, b, merged = (str(tmp_path / n) for n in ("a", "b", "merged"))
+    rec_a = _record("mlp2", "wrm", "inf", 0.5)
+    rec_b = _record("mlp2", "wrm", "16", 0.7)
+    store.write_json_atomic(store.record_path(a, rec_a["run_key"]), rec_a)
+    store.write_json_atomic(store.record_path(b, rec_b["run_key"]), rec_b)
+    table = sweep.write_table("mnist", merged, input_dirs=(a, b))
+    row = next(
+        r
+        for r in table
+        if r["architecture"] == "2-layer MLP" and r["training"] == "WRM"
+    )
+    assert row["selected_beta"] == "16" and row["betas_done"] == 2
+
+
+def test_atomic_write_leaves_no_partial_file(tmp_path):
+    path = str(tmp_path / "r" / "record.json")
+
+    class Unserializable:
+        pass
+
+    with pytest.raises(TypeError):
+        store.write_json_atomic(path, {"x": Unserializable()})
+    assert not os.path.exists(path)
+    assert os.listdir(tmp_path / "r") == []
+    store.write_json_atomic(path, {"x": 1})
+    assert json.load(open(path)) == {"x": 1}
