@@ -1,0 +1,105 @@
+"""Tests of nsr_tf.export: frozen SN, plain loading, third-party attacks."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from layers import SNConv2D
+from layers import SNDense
+from nsr_tf import export
+from nsr_tf.attacks import fgm
+
+
+def _sn_model(beta=0.7):
+    inputs = keras.Input((6, 5, 2))
+    h = SNConv2D(3, 3, strides=2, padding="same", beta=beta, name="c1")(inputs)
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.Flatten()(h)
+    h = SNDense(8, activation="elu", beta=beta, name="d1")(h)
+    outputs = SNDense(4, beta=beta, use_bias=False, name="d2")(h)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture
+def exported(tmp_path, rng):
+    model = _sn_model()
+    x = rng.normal(size=(7, 6, 5, 2)).astype(np.float32)
+    model(x, training=True)  # move u once so the state is not the initial
+    u_before = [w.numpy().copy() for w in model.non_trainable_weights]
+    directory = str(tmp_path / "sm")
+    export.export_attack_ready(model, directory)
+    return model, x, u_before, directory
+
+
+def test_export_freezes_the_effective_kernels(exported):
+    model, x, u_before, directory = exported
+    loaded = export.load_attack_ready(directory)
+    np.testing.assert_allclose(
+        loaded(x).numpy(), model(x, training=False).numpy(), atol=1e-6
+    )
+    for before, w in zip(u_before, model.non_trainable_weights, strict=True):
+        np.testing.assert_array_equal(before, w.numpy())  # export reads u
+    names = sorted(v.name for v in loaded.kernels)
+    assert names == ["c1/kernel:0", "d1/kernel:0", "d2/kernel:0"]
+    by_name = {v.name.split("/")[0]: v for v in loaded.kernels}
+    for layer_name in ("c1", "d1", "d2"):
+        np.testing.assert_allclose(
+            by_name[layer_name].numpy(),
+            model.get_layer(layer_name).normalized_kernel().numpy(),
+            atol=1e-7,
+        )
+
+
+def test_exported_model_loads_without_nsr_tf(exported):
+    model, x, _, directory = exported
+    np.save(directory + "_x.npy", x)
+    script = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        f"m = tf.saved_model.load({directory!r})\n"
+        f"x = np.load({directory + '_x.npy'!r})\n"
+        "y = m.signatures['serve'](images=tf.constant(x))['logits']\n"
+        "assert 'layers' not in sys.modules and 'nsr_tf' not in sys.modules\n"
+        f"np.save({directory + '_y.npy'!r}, y.numpy())\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True
+    )
+    np.testing.assert_allclose(
+        np.load(directory + "_y.npy"),
+        model(x, training=False).numpy(),
+        atol=1e-6,
+    )
+
+
+def test_art_attacks_the_saved_model_like_our_fgm(exported):
+    art_estimators = pytest.importorskip("art.estimators.classification")
+    art_attacks = pytest.importorskip("art.attacks.evasion")
+    _, x, _, directory = exported
+    loaded = export.load_attack_ready(directory)
+    classifier = art_estimators.TensorFlowV2Classifier(
+        model=loaded,
+        nb_classes=4,
+        input_shape=x.shape[1:],
+        loss_object=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True
+        ),
+    )
+    x_art = art_attacks.FastGradientMethod(
+        classifier, norm=np.inf, eps=0.1
+    ).generate(x)
+    x_ours = fgm(loaded, tf.constant(x), 0.1, norm=np.inf).numpy()
+    assert np.max(np.abs(x_art - x)) == pytest.approx(0.1, abs=1e-6)
+    np.testing.assert_allclose(x_art, x_ours, atol=1e-6)
+
+
+def test_plain_twin_rejects_non_functional_models():
+    class Sub(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match="functional"):
+        export.plain_twin(Sub())
