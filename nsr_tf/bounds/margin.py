@@ -1,0 +1,532 @@
+"""Margin bounds tau and zeta of the NSR paper (Theorem 2), and corrections.
+
+For a ReLU network ``f_W(x) = W^L rho(... rho(W^1 x))`` and a joint
+perturbation ``|xhat - x| <= eps_x``, ``|What^m - W^m| <= eps_m`` (element-wise,
+absolute), the increase of every pairwise margin ``f^{ij} = f_i - f_j`` is
+bounded by ``tau^{ij} + zeta^{ij}(x)`` (Tsai et al., ICASSP 2021, eq. 20):
+
+* ``tau`` (eq. 21) bounds ``f^{ij}_What(xhat) - f^{ij}_What(x)``;
+* ``zeta`` (eq. 22, Lemma 1) bounds ``f^{ij}_What(x) - f^{ij}_W(x)``.
+
+``zeta`` as printed in Theorem 2 is not a valid bound (see ``docs/bounds.md``),
+so four variants are computed:
+
+* ``"paper"``: Theorem 2 exactly as printed: the ``2 eps_L ||h^{L-1*}||_1``
+  term inside the braces (multiplied by ``||W^L_i - W^L_j||_1``), and the
+  eq. 22 shifted network ``W^{m*} = W^m + eps_m`` for ``m >= 2``.
+* ``"lemma"``: the Lemma 1 placement (that term outside), eq. 22's ``h*``.
+* ``"sound"`` (default): the term outside and ``W^{m*} = max(W^m + eps_m, 0)``
+  for ``m >= 2``, which makes ``h^{k*}`` a true upper bound of every
+  perturbed hidden layer. This is the smallest change that is proven valid.
+* ``"interval"``: interval bound propagation of the perturbed hidden layers
+  and an exact maximization of the last layer over the resulting box; never
+  looser than ``"sound"`` (proof in ``docs/bounds.md``).
+
+All variants share ``tau`` (eq. 21, correct as printed). ``"sound"`` and
+``"interval"`` also cover 2-D convolutions and biases (the bias ball is
+``|bhat - b| <= eps_b``); ``"paper"`` and ``"lemma"`` are defined by the paper
+for bias-free dense networks only.
+
+Everything is pure TensorFlow, differentiable (sub-gradients through max, abs
+and ReLU), traceable inside ``tf.function`` and works in float32 or float64.
+
+Reference:
+    Tsai, Hsu, Yu, Chen. Non-Singular Adversarial Robustness of Neural
+    Networks. ICASSP 2021. arXiv:2102.11935. Theorem 2, eqs. 20-23.
+"""
+
+import numbers
+from typing import Sequence
+
+import tensorflow as tf
+
+from nsr_tf.bounds import affine as aff
+
+VARIANTS = ("paper", "lemma", "sound", "interval")
+
+
+# ----------------------------------------------------------------- checks
+
+
+def _check_variant(variant):
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"`variant` must be one of {VARIANTS}. "
+            f"Received: variant={variant!r}"
+        )
+
+
+def _eps_list(eps, n, name):
+    """One epsilon per layer; numbers are checked to be finite and >= 0."""
+    if isinstance(eps, (tf.Tensor, tf.Variable)) and eps.shape.rank == 0:
+        return [eps] * n
+    if isinstance(eps, numbers.Real):
+        values = [eps] * n
+    else:
+        try:
+            values = list(eps)
+        except TypeError:
+            raise ValueError(
+                f"`{name}` must be a number or one number per layer. "
+                f"Received: {name}={eps!r}"
+            ) from None
+        if len(values) != n:
+            raise ValueError(
+                f"`{name}` must hold one value per layer ({n}). "
+                f"Received: {name}={eps!r}"
+            )
+    for v in values:
+        if isinstance(v, numbers.Real) and not 0 <= float(v) < float("inf"):
+            raise ValueError(
+                f"`{name}` must be >= 0 and finite. Received: {name}={eps!r}"
+            )
+    return [float(v) if isinstance(v, numbers.Real) else v for v in values]
+
+
+def _check_eps_x(eps_x):
+    if isinstance(eps_x, numbers.Real) and not 0 <= float(eps_x) < float("inf"):
+        raise ValueError(
+            f"`eps_x` must be >= 0 and finite. Received: eps_x={eps_x!r}"
+        )
+    return float(eps_x) if isinstance(eps_x, numbers.Real) else eps_x
+
+
+def _dtype_of(kernel):
+    dtype = getattr(kernel, "dtype", None)
+    dtype = tf.as_dtype(dtype) if dtype is not None else tf.float32
+    return dtype if dtype.is_floating else tf.float32
+
+
+def as_layers(kernels, biases=None) -> list:
+    """Normalizes kernels (and biases) to a list of :class:`AffineLayer`.
+
+    Args:
+        kernels: sequence whose items are Keras-layout dense kernels
+            ``(in, out)`` (tensors, variables or arrays) or
+            :class:`~nsr_tf.bounds.affine.AffineLayer` objects (for
+            convolutions, see :func:`~nsr_tf.bounds.conv.conv_layer`).
+        biases: None, or one bias (or None) per item of ``kernels``.
+
+    Returns:
+        List of ``AffineLayer`` with tensor kernels of one floating dtype.
+
+    Raises:
+        ValueError: for fewer than 2 layers, a non-dense last layer, a rank-4
+            raw kernel, or kernels whose shapes do not chain.
+    """
+    if isinstance(kernels, (tf.Tensor, tf.Variable)) or not isinstance(
+        kernels, Sequence
+    ):
+        raise ValueError(
+            "`kernels` must be a list of layer kernels. "
+            f"Received: kernels of type {type(kernels).__name__}"
+        )
+    if len(kernels) < 2:
+        raise ValueError(
+            "`kernels` must hold at least 2 layers (Theorem 2 needs L >= 2). "
+            f"Received: {len(kernels)} layer(s)"
+        )
+    if biases is not None and len(biases) != len(kernels):
+        raise ValueError(
+            "`biases` must hold one entry (or None) per kernel. "
+            f"Received: {len(biases)} biases for {len(kernels)} kernels"
+        )
+    first = kernels[0]
+    dtype = _dtype_of(
+        first.kernel if isinstance(first, aff.AffineLayer) else first
+    )
+    layers = []
+    for i, k in enumerate(kernels):
+        bias = None if biases is None else biases[i]
+        if isinstance(k, aff.AffineLayer):
+            layer = k
+            if bias is not None:
+                layer = aff.AffineLayer(
+                    layer.kind,
+                    layer.kernel,
+                    bias,
+                    layer.strides,
+                    layer.padding,
+                    layer.dilation_rate,
+                )
+        else:
+            if len(k.shape) != 2:
+                raise ValueError(
+                    "Raw kernels must be rank-2 dense kernels (in, out); wrap "
+                    "convolution kernels with `conv_layer`. "
+                    f"Received: kernels[{i}].shape={tuple(k.shape)}"
+                )
+            layer = aff.dense_layer(k, bias)
+        kernel = tf.cast(tf.convert_to_tensor(layer.kernel), dtype)
+        b = layer.bias
+        if b is not None:
+            b = tf.cast(tf.convert_to_tensor(b), dtype)
+            aff._check_bias(b, kernel.shape[-1])
+        layers.append(
+            aff.AffineLayer(
+                layer.kind,
+                kernel,
+                b,
+                layer.strides,
+                layer.padding,
+                layer.dilation_rate,
+            )
+        )
+    _check_chain(layers)
+    return layers
+
+
+def _check_chain(layers):
+    if layers[-1].kind != "dense":
+        raise ValueError(
+            "The last layer must be dense (the logits). "
+            f"Received: a {layers[-1].kind} last layer"
+        )
+    for i in range(len(layers) - 1):
+        a, b = layers[i], layers[i + 1]
+        out = int(a.kernel.shape[-1])
+        if b.kind == "conv":
+            if a.kind == "dense":
+                raise ValueError(
+                    f"A conv layer cannot follow a dense layer (layer {i + 1})."
+                )
+            ok = int(b.kernel.shape[2]) == out
+        elif a.kind == "dense":
+            ok = int(b.kernel.shape[0]) == out
+        else:
+            # conv -> dense: the flattened size is checked when applied.
+            ok = int(b.kernel.shape[0]) % out == 0
+        if not ok:
+            raise ValueError(
+                f"Kernel shapes do not chain: layer {i} has {out} outputs but "
+                f"layer {i + 1} has kernel.shape={tuple(b.kernel.shape)}"
+            )
+
+
+def _prepare(kernels, x, eps_x, eps_w, variant, biases, eps_b):
+    _check_variant(variant)
+    layers = as_layers(kernels, biases)
+    n = len(layers)
+    eps_x = _check_eps_x(eps_x)
+    eps_w = _eps_list(eps_w, n, "eps_w")
+    eps_b = eps_w if eps_b is None else _eps_list(eps_b, n, "eps_b")
+    if variant in ("paper", "lemma") and any(
+        layer.kind != "dense" or layer.bias is not None for layer in layers
+    ):
+        raise ValueError(
+            f"variant={variant!r} is defined by the paper for bias-free dense "
+            "networks only; use variant='sound' or 'interval' for "
+            "convolutions or biases."
+        )
+    x = tf.cast(tf.convert_to_tensor(x), layers[0].kernel.dtype)
+    return layers, x, eps_x, eps_w, eps_b
+
+
+# ---------------------------------------------------------------- engine
+
+
+def _relu(t):
+    return tf.nn.relu(t)
+
+
+def _add_bias(z, layer, shift):
+    if layer.bias is not None:
+        z = z + layer.bias
+    return z + shift
+
+
+def _hidden_bounds(layers, x, z1, eps_w, eps_b, variant, h_last=None):
+    """Bounds on the perturbed last hidden layer at the clean input.
+
+    Returns:
+        ``(e, u, l, h)``: ``e`` (B,) bounds ``||hhat^{L-1} - h^{L-1}||_inf``
+        (for "paper"/"lemma": the bracket of eq. 22 without the last term);
+        ``u`` (B, n) upper bound of ``hhat^{L-1}`` (``h^{L-1*}``); ``l`` and
+        ``h`` (interval only; else None): lower bound and clean value.
+    """
+    first = layers[0]
+    p1 = aff.patch_l1(first, tf.abs(x))
+    shift = eps_w[0] * p1 + (eps_b[0] if first.bias is not None else 0.0)
+    e = eps_w[0] * aff.batch_max(p1)
+    if first.bias is not None:
+        e = e + eps_b[0]
+    u = _relu(z1 + shift)
+    interval = variant == "interval"
+    if interval:
+        lo = _relu(z1 - shift)
+        h = _relu(z1) if h_last is None else None
+    for m in range(1, len(layers) - 1):
+        layer, ew = layers[m], eps_w[m]
+        eb = eps_b[m] if layer.bias is not None else 0.0
+        kernel = layer.kernel
+        if interval:
+            base = aff.linear(layer, lo)
+            if layer.bias is not None:
+                base = base + layer.bias
+            spread = ew * aff.patch_l1(layer, lo) + eb
+            width = u - lo
+            up = base + spread + aff.linear(layer, width, _relu(kernel + ew))
+            dn = base - spread - aff.linear(layer, width, _relu(ew - kernel))
+            u, lo = _relu(up), _relu(dn)
+            if h is not None:
+                h = _relu(aff.affine(layer, h))
+            continue
+        e = (
+            aff.inf_norm(layer) * e
+            + ew * aff.batch_max(aff.patch_l1(layer, u))
+            + eb
+        )
+        star = _relu(kernel + ew) if variant == "sound" else kernel + ew
+        u = _relu(_add_bias(aff.linear(layer, u, star), layer, eb))
+    if variant in ("paper", "lemma") and len(layers) == 2:
+        # Printed form for L = 2: eps_{L-1}||h^{L-2*}||_1 = eps_1||x||_1
+        # repeats the first term (valid, looser).
+        e = 2.0 * e
+    u = aff.flatten(u)
+    if not interval:
+        return e, u, None, None
+    h = h_last if h is None else h
+    return e, u, aff.flatten(lo), aff.flatten(h)
+
+
+def _tau_factors(layers, eps_w):
+    """``P = prod_{m<L} (N_m + d_m eps_m)`` and ``2 d_L eps_L`` (eq. 21)."""
+    prod = None
+    for layer, ew in zip(layers[:-1], eps_w[:-1], strict=True):
+        factor = aff.inf_norm(layer) + aff.fan_in(layer) * ew
+        prod = factor if prod is None else prod * factor
+    return prod, 2.0 * aff.fan_in(layers[-1]) * eps_w[-1]
+
+
+def _row_distances(kernel):
+    """``D[i, j] = ||W^L_i - W^L_j||_1`` from an ``(n, K)`` Keras kernel."""
+    return tf.reduce_sum(
+        tf.abs(kernel[:, :, None] - kernel[:, None, :]), axis=0
+    )
+
+
+def _last_bias_term(layers, eps_b):
+    return 2.0 * eps_b[-1] if layers[-1].bias is not None else 0.0
+
+
+# ---------------------------------------------------------------- public
+
+
+def pairwise_tau_zeta(
+    kernels,
+    x,
+    *,
+    eps_x,
+    eps_w,
+    variant: str = "sound",
+    biases=None,
+    eps_b=None,
+):
+    """Pairwise margin-increase bounds ``tau[i, j]`` and ``zeta[b, i, j]``.
+
+    Entry ``[i, j]`` bounds the increase of the margin ``f_i - f_j`` under any
+    joint perturbation ``|xhat - x| <= eps_x``, ``|What^m - W^m| <= eps_m``
+    (and ``|bhat^m - b^m| <= eps_b[m]`` for layers with a bias):
+    ``f^{ij}_What(xhat) - f^{ij}_W(x) <= tau[i, j] + zeta[b, i, j]``
+    (valid for ``variant`` "sound" and "interval"). The diagonal is 0 (a
+    margin ``f_i - f_i`` never changes).
+
+    Args:
+        kernels: list of Keras-layout dense kernels ``(in, out)`` of a ReLU
+            network whose last layer gives the logits, or
+            :class:`~nsr_tf.bounds.affine.AffineLayer` items (convolutions).
+        x: clean inputs ``(B, ...)``; any sign.
+        eps_x: input radius (l_inf), >= 0.
+        eps_w: weight radius, one number or one per layer, >= 0.
+        variant: "paper", "lemma", "sound" or "interval" (module docstring).
+        biases: optional list with one bias (or None) per layer.
+        eps_b: bias radius, one number or one per layer; defaults to
+            ``eps_w``. Ignored for layers without a bias.
+
+    Returns:
+        ``(tau, zeta)`` of shapes ``(K, K)`` and ``(B, K, K)``.
+
+    Raises:
+        ValueError: bad variant, negative epsilon, kernels that do not chain,
+            fewer than 2 layers, or "paper"/"lemma" with conv layers/biases.
+
+    Reference:
+        Tsai et al. 2021, Theorem 2: tau eq. 21, zeta eq. 22 / Lemma 1;
+        corrections in ``docs/bounds.md``.
+    """
+    layers, x, eps_x, eps_w, eps_b = _prepare(
+        kernels, x, eps_x, eps_w, variant, biases, eps_b
+    )
+    z1 = aff.affine(layers[0], x)
+    e, u, lo, h = _hidden_bounds(layers, x, z1, eps_w, eps_b, variant)
+    last = layers[-1].kernel
+    dist = _row_distances(last)
+    k = tf.shape(dist)[0]
+    offdiag = 1.0 - tf.eye(k, dtype=dist.dtype)
+    prod, last_w = _tau_factors(layers, eps_w)
+    tau = eps_x * (dist + last_w) * prod * offdiag
+    bias_term = _last_bias_term(layers, eps_b)
+    l1u = tf.reduce_sum(u, axis=1)[:, None, None]
+    if variant == "interval":
+        cols = tf.transpose(last)
+        delta = cols[:, None, :] - cols[None, :, :]
+        t = delta + 2.0 * eps_w[-1]
+        zeta = (
+            tf.einsum("ijr,br->bij", _relu(t), u)
+            - tf.einsum("ijr,br->bij", _relu(-t), lo)
+            - tf.einsum("ijr,br->bij", delta, h)
+            + bias_term
+        )
+    elif variant == "paper":
+        zeta = dist[None] * (e[:, None, None] + 2.0 * eps_w[-1] * l1u)
+    else:
+        zeta = dist[None] * e[:, None, None] + 2.0 * eps_w[-1] * l1u
+        zeta = zeta + bias_term
+    return tau, zeta * offdiag
+
+
+def _labels(y, k):
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank == 2:
+        y = tf.argmax(y, axis=-1)
+    if y.shape.rank != 1:
+        raise ValueError(
+            "`y` must be integer labels (B,) or one-hot (B, K). "
+            f"Received: y.shape={tuple(y.shape)}"
+        )
+    return tf.cast(y, tf.int32)
+
+
+def _penalty(layers, x, y, z1, eps_x, eps_w, eps_b, variant, h_last=None):
+    e, u, lo, h = _hidden_bounds(layers, x, z1, eps_w, eps_b, variant, h_last)
+    last = layers[-1].kernel
+    k = int(last.shape[-1])
+    if k < 2:
+        raise ValueError(
+            f"The network needs at least 2 outputs. Received: {k} output(s)"
+        )
+    y = _labels(y, k)
+    dtype = last.dtype
+    not_y = tf.logical_not(tf.cast(tf.one_hot(y, k), tf.bool))
+    dist = _row_distances(last)
+    masked = tf.where(tf.eye(k, dtype=tf.bool), tf.cast(-1.0, dtype), dist)
+    dist_y = tf.gather(tf.reduce_max(masked, axis=0), y)
+    prod, last_w = _tau_factors(layers, eps_w)
+    tau = eps_x * (dist_y + last_w) * prod
+    bias_term = _last_bias_term(layers, eps_b)
+    l1u = tf.reduce_sum(u, axis=1)
+    if variant == "interval":
+        cols = tf.transpose(last)
+        delta = cols[None, :, :] - tf.gather(cols, y)[:, None, :]
+        t = delta + 2.0 * eps_w[-1]
+        per_class = (
+            tf.einsum("bkr,br->bk", _relu(t), u)
+            - tf.einsum("bkr,br->bk", _relu(-t), lo)
+            - tf.einsum("bkr,br->bk", delta, h)
+        )
+        per_class = tf.where(not_y, per_class, tf.cast(dtype.min, dtype))
+        zeta = tf.reduce_max(per_class, axis=1) + bias_term
+    elif variant == "paper":
+        zeta = dist_y * (e + 2.0 * eps_w[-1] * l1u)
+    else:
+        zeta = dist_y * e + 2.0 * eps_w[-1] * l1u + bias_term
+    return tau, zeta
+
+
+def margin_penalty(
+    kernels,
+    x,
+    y,
+    *,
+    eps_x,
+    eps_w,
+    variant: str = "sound",
+    biases=None,
+    eps_b=None,
+    first_preactivation=None,
+):
+    """Eq. 23's per-example ``max_{y' != y} tau^{y'y}`` and ``zeta^{y'y}(x)``.
+
+    Computed cheaply: the ``K x K`` matrix of last-layer row distances once
+    per batch, one extra forward pass for ``h*`` that reuses the clean
+    first-layer pre-activation, and never a per-example weight copy. Because
+    tau and zeta ("paper", "lemma", "sound") grow with
+    ``||W^L_{y'} - W^L_y||_1`` only, the max over ``y'`` is a gather; the
+    "interval" variant maximizes over ``y'`` explicitly (K values each).
+
+    Args:
+        kernels: as in :func:`pairwise_tau_zeta`.
+        x: clean inputs ``(B, ...)``.
+        y: integer labels ``(B,)`` (or one-hot ``(B, K)``).
+        eps_x: input radius, >= 0.
+        eps_w: weight radius, one number or one per layer, >= 0.
+        variant: "paper", "lemma", "sound" (default) or "interval".
+        biases: optional list of biases (one or None per layer).
+        eps_b: bias radius (defaults to ``eps_w``).
+        first_preactivation: optional clean ``A_1(x) + b_1`` of the first
+            layer, ``(B, n_1)`` (or the conv output map), if the caller's
+            forward pass already has it; saves the most expensive matmul.
+
+    Returns:
+        ``(tau, zeta)``, each of shape ``(B,)``. The regularized loss of
+        eq. 23 is ``CE + alpha * tau + beta * zeta`` (averaged over B).
+
+    Raises:
+        ValueError: as :func:`pairwise_tau_zeta`, or bad labels.
+
+    Reference:
+        Tsai et al. 2021, eq. 23 (with eqs. 21-22, corrected).
+    """
+    layers, x, eps_x, eps_w, eps_b = _prepare(
+        kernels, x, eps_x, eps_w, variant, biases, eps_b
+    )
+    z1 = first_preactivation
+    if z1 is None:
+        z1 = aff.affine(layers[0], x)
+    return _penalty(layers, x, y, z1, eps_x, eps_w, eps_b, variant)
+
+
+def forward_with_margin_penalty(
+    kernels,
+    x,
+    y,
+    *,
+    eps_x,
+    eps_w,
+    variant: str = "sound",
+    biases=None,
+    eps_b=None,
+):
+    """Logits of the network and eq. 23's penalties, sharing the forward pass.
+
+    Args:
+        kernels, x, y, eps_x, eps_w, variant, biases, eps_b: as in
+            :func:`margin_penalty`.
+
+    Returns:
+        ``(logits, tau, zeta)`` with shapes ``(B, K)``, ``(B,)``, ``(B,)``.
+
+    Raises:
+        ValueError: as :func:`margin_penalty`.
+    """
+    layers, x, eps_x, eps_w, eps_b = _prepare(
+        kernels, x, eps_x, eps_w, variant, biases, eps_b
+    )
+    z1 = aff.affine(layers[0], x)
+    h = _relu(z1)
+    for layer in layers[1:-1]:
+        h = _relu(aff.affine(layer, h))
+    logits = aff.affine(layers[-1], h)
+    tau, zeta = _penalty(
+        layers, x, y, z1, eps_x, eps_w, eps_b, variant, aff.flatten(h)
+    )
+    return logits, tau, zeta
+
+
+def forward(kernels, x, *, biases=None):
+    """Clean logits of the ReLU network given by ``kernels`` (and biases)."""
+    layers = as_layers(kernels, biases)
+    h = tf.cast(tf.convert_to_tensor(x), layers[0].kernel.dtype)
+    for layer in layers[:-1]:
+        h = _relu(aff.affine(layer, h))
+    return aff.affine(layers[-1], h)

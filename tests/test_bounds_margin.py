@@ -1,0 +1,426 @@
+"""nsr_tf.bounds.margin against an independent NumPy float64 reference.
+
+The reference is written from the formulas of spec/nsr_bounds.md and the
+paper's Theorem 2 with explicit out x in matrices W^m = K^m.T, explicit
+shifted matrices W^{m*} (including the per-input ``sgn(x)`` shift of layer 1)
+and plain loops; it shares no code with the library.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from nsr_tf import bounds
+
+VARIANTS = ("paper", "lemma", "sound", "interval")
+
+
+# ------------------------------------------------------- NumPy reference
+
+
+def _relu(v):
+    return np.maximum(v, 0.0)
+
+
+def ref_pairwise(kernels, x, eps_x, eps_w, variant):
+    """Returns tau (K, K) and zeta (B, K, K), diagonal zeroed."""
+    ws = [np.asarray(k, np.float64).T for k in kernels]  # out x in
+    n_layers = len(ws)
+    eps = list(eps_w) if np.ndim(eps_w) else [eps_w] * n_layers
+    norms = [np.abs(w).sum(axis=1).max() for w in ws]
+    fan = [w.shape[1] for w in ws]
+    last = ws[-1]
+    k = last.shape[0]
+    dist = np.array(
+        [[np.abs(last[i] - last[j]).sum() for j in range(k)] for i in range(k)]
+    )
+    prod = 1.0
+    for m in range(n_layers - 1):
+        prod *= norms[m] + fan[m] * eps[m]
+    tau = eps_x * (dist + 2 * fan[-1] * eps[-1]) * prod
+    np.fill_diagonal(tau, 0.0)
+    zetas = []
+    for xb in np.asarray(x, np.float64):
+        zetas.append(_ref_zeta_one(ws, xb, eps, norms, dist, variant))
+    return tau, np.stack(zetas)
+
+
+def _ref_zeta_one(ws, x, eps, norms, dist, variant):
+    n_layers = len(ws)
+    k = dist.shape[0]
+    if variant == "interval":
+        zeta = _ref_interval_one(ws, x, eps)
+        np.fill_diagonal(zeta, 0.0)
+        return zeta
+    # h^{k*}: W^{1*} = W^1 + sgn(x) eps_1; W^{m*} = W^m + eps_m (eq. 22) or
+    # max(W^m + eps_m, 0) (sound).
+    w1 = ws[0] + np.sign(x)[None, :] * eps[0]
+    hstar = [x, _relu(w1 @ x)]
+    for m in range(1, n_layers - 1):
+        wm = ws[m] + eps[m]
+        if variant == "sound":
+            wm = np.maximum(wm, 0.0)
+        hstar.append(_relu(wm @ hstar[-1]))
+    l1 = [np.abs(h).sum() for h in hstar]  # l1[k] = ||h^{k*}||_1, h^0* = x
+    big_l = n_layers
+
+    def n_of(m):  # 1-based layer index
+        return norms[m - 1]
+
+    def e_of(m):
+        return eps[m - 1]
+
+    if variant in ("paper", "lemma"):
+        # Bracket exactly as printed (Theorem 2 / Lemma 1).
+        first = e_of(1) * l1[0]
+        for layer in range(1, big_l - 1):  # prod_{l=1}^{L-2} ||W^{L-l}||
+            first *= n_of(big_l - layer)
+        middle = 0.0
+        for kk in range(1, big_l - 2):  # k = 1 .. L-3
+            p = 1.0
+            for m in range(kk + 2, big_l):
+                p *= n_of(m)
+            middle += p * e_of(kk + 1) * l1[kk]
+        bracket = first + middle + e_of(big_l - 1) * l1[big_l - 2]
+        last_term = 2 * e_of(big_l) * l1[big_l - 1]
+        if variant == "paper":
+            zeta = dist * (bracket + last_term)
+        else:
+            zeta = dist * bracket + last_term
+    else:
+        # Corrected formula of spec section 1 (sum over k = 1 .. L-2).
+        first = e_of(1) * l1[0]
+        for m in range(2, big_l):
+            first *= n_of(m)
+        middle = 0.0
+        for kk in range(1, big_l - 1):
+            p = 1.0
+            for m in range(kk + 2, big_l):
+                p *= n_of(m)
+            middle += e_of(kk + 1) * l1[kk] * p
+        zeta = dist * (first + middle) + 2 * e_of(big_l) * l1[big_l - 1]
+    zeta = np.array(zeta, dtype=np.float64)
+    assert zeta.shape == (k, k)
+    np.fill_diagonal(zeta, 0.0)
+    return zeta
+
+
+def _ref_interval_one(ws, x, eps):
+    """Spec's ibp recursion, then exact max of the last layer over the box."""
+    s = eps[0] * np.abs(x).sum()
+    z = ws[0] @ x
+    lo, up, h = _relu(z - s), _relu(z + s), _relu(z)
+    for m in range(1, len(ws) - 1):
+        w, e = ws[m], eps[m]
+        new_up = _relu(w @ lo + e * lo.sum() + np.maximum(w + e, 0) @ (up - lo))
+        new_lo = _relu(
+            w @ lo - e * lo.sum() - np.maximum(-(w - e), 0) @ (up - lo)
+        )
+        up, lo, h = new_up, new_lo, _relu(w @ h)
+    last, e = ws[-1], eps[-1]
+    k = last.shape[0]
+    zeta = np.zeros((k, k))
+    for i in range(k):
+        for j in range(k):
+            total = 0.0
+            for r in range(last.shape[1]):
+                c = last[i, r] - last[j, r]
+                best = max((c + 2 * e) * up[r], (c + 2 * e) * lo[r])
+                total += best - c * h[r]
+            zeta[i, j] = total
+    return zeta
+
+
+# -------------------------------------------------- hand-set networks
+
+X_HAND = np.array(
+    [[0.5, 0.0, -0.3, 1.2], [1.0, -1.0, 0.0, 0.2], [0.0, 0.7, 0.4, -0.6]]
+)
+
+
+def hand_network(depth):
+    """Tiny networks 4 -> 3 -> ... -> 3 classes with one-decimal weights."""
+    gen = np.random.default_rng(100 + depth)
+    widths = [4] + [3, 4, 3, 4][: depth - 1] + [3]
+    kernels = [
+        np.round(gen.uniform(-1.0, 1.0, (widths[m], widths[m + 1])), 1)
+        for m in range(depth)
+    ]
+    # A near tie between classes 0 and 1 (small D): where "paper" fails.
+    kernels[-1][:, 1] = kernels[-1][:, 0] + np.array(
+        [0.1, -0.1, 0.0, 0.1][: widths[-2]]
+    )
+    eps = [0.05, 0.1, 0.2, 0.05, 0.15][:depth]
+    return kernels, eps
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 5])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pairwise_matches_numpy_reference(depth, variant):
+    kernels, eps = hand_network(depth)
+    tau, zeta = bounds.pairwise_tau_zeta(
+        kernels, X_HAND, eps_x=0.07, eps_w=eps, variant=variant
+    )
+    ref_tau, ref_zeta = ref_pairwise(kernels, X_HAND, 0.07, eps, variant)
+    assert tau.dtype == tf.float64
+    np.testing.assert_allclose(tau.numpy(), ref_tau, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(zeta.numpy(), ref_zeta, rtol=1e-9, atol=1e-12)
+    assert np.all(zeta.numpy() >= 0) or variant == "interval"
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 5])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_margin_penalty_is_max_over_wrong_classes(depth, variant):
+    kernels, eps = hand_network(depth)
+    y = np.array([0, 1, 2])
+    tau, zeta = bounds.margin_penalty(
+        kernels, X_HAND, y, eps_x=0.07, eps_w=eps, variant=variant
+    )
+    ref_tau, ref_zeta = ref_pairwise(kernels, X_HAND, 0.07, eps, variant)
+    for b, label in enumerate(y):
+        others = [c for c in range(3) if c != label]
+        np.testing.assert_allclose(
+            tau.numpy()[b], ref_tau[others, label].max(), rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            zeta.numpy()[b], ref_zeta[b, others, label].max(), rtol=1e-9
+        )
+
+
+def test_scalar_eps_equals_repeated_per_layer_eps():
+    kernels, _ = hand_network(4)
+    a = bounds.pairwise_tau_zeta(kernels, X_HAND, eps_x=0.1, eps_w=0.03)
+    b = bounds.pairwise_tau_zeta(kernels, X_HAND, eps_x=0.1, eps_w=[0.03] * 4)
+    for s, t in zip(a, b, strict=True):
+        np.testing.assert_array_equal(s.numpy(), t.numpy())
+
+
+def test_paper_L2_counts_first_term_twice():
+    # Printed Theorem 2 at L = 2: eps_1||x||_1 appears twice (spec §1).
+    kernels = [np.eye(2), np.array([[1.0, 0.5], [0.0, 1.0]])]
+    x = np.array([[1.0, -2.0]])
+    _, paper = bounds.pairwise_tau_zeta(
+        kernels, x, eps_x=0.0, eps_w=[0.1, 0.0], variant="paper"
+    )
+    _, sound = bounds.pairwise_tau_zeta(
+        kernels, x, eps_x=0.0, eps_w=[0.1, 0.0], variant="sound"
+    )
+    dist = 1.5  # |1 - 0.5| + |0 - 1|
+    np.testing.assert_allclose(paper.numpy()[0, 0, 1], dist * 2 * 0.1 * 3)
+    np.testing.assert_allclose(sound.numpy()[0, 0, 1], dist * 0.1 * 3)
+
+
+# ------------------------------------------------------- counterexamples
+
+
+def _f(ws, x):
+    h = x
+    for w in ws[:-1]:
+        h = _relu(w @ h)
+    return ws[-1] @ h
+
+
+def test_counterexample_a_prime():
+    """Spec §2 Example A': L = 3, all eps = 0.1, eps_x = 0."""
+    kernels = [
+        np.array([[1.0, 1.0]]),  # W^1 = [1; 1]
+        np.array([[-1.0], [1.0]]),  # W^2 = [-1 1]
+        np.array([[1.0, 0.8]]),  # W^3 = [1; 0.8]
+    ]
+    x = np.array([1.0])
+    ws = [k.T for k in kernels]
+    hats = [
+        np.array([[0.9], [1.1]]),
+        np.array([[-0.9, 1.1]]),
+        np.array([[1.1], [0.7]]),
+    ]
+    for w, wh in zip(ws, hats, strict=True):
+        assert np.abs(w - wh).max() <= 0.1 + 1e-12
+    achieved = (_f(hats, x)[0] - _f(hats, x)[1]) - (_f(ws, x)[0] - _f(ws, x)[1])
+    np.testing.assert_allclose(achieved, 0.16, rtol=1e-12)
+    got = {
+        v: bounds.pairwise_tau_zeta(
+            kernels, x[None], eps_x=0.0, eps_w=0.1, variant=v
+        )[1].numpy()[0, 0, 1]
+        for v in VARIANTS
+    }
+    np.testing.assert_allclose(got["paper"], 0.0928, rtol=1e-9)
+    np.testing.assert_allclose(got["lemma"], 0.128, rtol=1e-9)
+    np.testing.assert_allclose(got["sound"], 0.326, rtol=1e-9)
+    assert got["paper"] < achieved
+    assert got["lemma"] < achieved
+    assert got["sound"] >= achieved
+    assert got["interval"] >= achieved - 1e-12
+    assert got["interval"] <= got["sound"]
+
+
+def test_counterexample_b():
+    """Spec §2 Example B: L = 2, eps_2 = 0.1, others 0; sound is tight."""
+    kernels = [np.eye(2), np.array([[1.0, 0.8], [1.0, 1.1]])]
+    x = np.array([1.0, 1.0])
+    ws = [k.T for k in kernels]
+    hat2 = ws[1] + np.array([[0.1, 0.1], [-0.1, -0.1]])
+    achieved = (_f([ws[0], hat2], x) @ [1, -1]) - (_f(ws, x) @ [1, -1])
+    np.testing.assert_allclose(achieved, 0.4, rtol=1e-12)
+    for v in VARIANTS:
+        _, zeta = bounds.pairwise_tau_zeta(
+            kernels, x[None], eps_x=0.0, eps_w=[0.0, 0.1], variant=v
+        )
+        value = zeta.numpy()[0, 0, 1]
+        if v == "paper":
+            np.testing.assert_allclose(value, 0.12, rtol=1e-9)
+            assert value < achieved
+        else:
+            np.testing.assert_allclose(value, 0.4, rtol=1e-9)
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 5])
+def test_interval_never_looser_than_sound(depth, rng):
+    for trial in range(5):
+        widths = rng.integers(2, 6, size=depth + 1)
+        kernels = [
+            rng.normal(size=(widths[m], widths[m + 1])) for m in range(depth)
+        ]
+        eps = list(rng.choice([0.01, 0.1, 0.3, 0.5], size=depth))
+        x = rng.normal(size=(4, widths[0]))
+        _, s = bounds.pairwise_tau_zeta(
+            kernels, x, eps_x=0.1, eps_w=eps, variant="sound"
+        )
+        _, i = bounds.pairwise_tau_zeta(
+            kernels, x, eps_x=0.1, eps_w=eps, variant="interval"
+        )
+        assert np.all(i.numpy() <= s.numpy() * (1 + 1e-12) + 1e-12), trial
+
+
+# ------------------------------------------------- TF-side properties
+
+
+def test_float32_close_to_float64_and_traceable():
+    kernels, eps = hand_network(4)
+    k32 = [tf.Variable(k.astype(np.float32)) for k in kernels]
+    x32 = X_HAND.astype(np.float32)
+    y = tf.constant([0, 1, 2])
+
+    @tf.function
+    def loss(x):
+        with tf.GradientTape() as tape:
+            tau, zeta = bounds.margin_penalty(
+                k32, x, y, eps_x=0.07, eps_w=eps, variant="sound"
+            )
+            total = tf.reduce_mean(tau + zeta)
+        return total, tape.gradient(total, k32)
+
+    total, grads = loss(x32)
+    tau64, zeta64 = bounds.margin_penalty(
+        kernels, X_HAND, y.numpy(), eps_x=0.07, eps_w=eps
+    )
+    np.testing.assert_allclose(
+        total.numpy(), np.mean(tau64 + zeta64), rtol=1e-5
+    )
+    for g in grads:
+        assert g is not None and np.all(np.isfinite(g.numpy()))
+    assert any(np.abs(g.numpy()).sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_forward_with_penalty_shares_the_forward_pass(variant):
+    kernels, eps = hand_network(3)
+    y = np.array([2, 0, 1])
+    logits, tau, zeta = bounds.forward_with_margin_penalty(
+        kernels, X_HAND, y, eps_x=0.02, eps_w=eps, variant=variant
+    )
+    ws = [k.T for k in kernels]
+    ref_logits = np.stack([_f(ws, xb) for xb in X_HAND])
+    np.testing.assert_allclose(logits.numpy(), ref_logits, rtol=1e-12)
+    t2, z2 = bounds.margin_penalty(
+        kernels, X_HAND, y, eps_x=0.02, eps_w=eps, variant=variant
+    )
+    np.testing.assert_allclose(tau.numpy(), t2.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(zeta.numpy(), z2.numpy(), rtol=1e-12)
+    z1 = X_HAND @ kernels[0]
+    t3, z3 = bounds.margin_penalty(
+        kernels,
+        X_HAND,
+        y,
+        eps_x=0.02,
+        eps_w=eps,
+        variant=variant,
+        first_preactivation=z1,
+    )
+    np.testing.assert_allclose(zeta.numpy(), z3.numpy(), rtol=1e-12)
+
+
+def test_one_hot_labels_equal_integer_labels():
+    kernels, eps = hand_network(3)
+    y = np.array([2, 0, 1])
+    a = bounds.margin_penalty(kernels, X_HAND, y, eps_x=0.1, eps_w=eps)
+    b = bounds.margin_penalty(
+        kernels, X_HAND, np.eye(3)[y], eps_x=0.1, eps_w=eps
+    )
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+
+
+def test_zero_eps_gives_zero_bounds():
+    kernels, _ = hand_network(3)
+    for v in VARIANTS:
+        tau, zeta = bounds.pairwise_tau_zeta(
+            kernels, X_HAND, eps_x=0.0, eps_w=0.0, variant=v
+        )
+        np.testing.assert_allclose(tau.numpy(), 0.0, atol=1e-15)
+        np.testing.assert_allclose(zeta.numpy(), 0.0, atol=1e-15)
+
+
+# ------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(eps_x=-0.1, eps_w=0.1), "`eps_x` must be >= 0"),
+        (dict(eps_x=0.1, eps_w=-0.1), "`eps_w` must be >= 0"),
+        (dict(eps_x=0.1, eps_w=[0.1, -0.2, 0.1]), "`eps_w` must be >= 0"),
+        (dict(eps_x=0.1, eps_w=[0.1, 0.1]), "one value per layer"),
+        (dict(eps_x=float("nan"), eps_w=0.1), "`eps_x` must be >= 0"),
+        (dict(eps_x=0.1, eps_w=0.1, variant="ibp"), "`variant` must be one"),
+    ],
+)
+def test_bad_arguments(kwargs, match):
+    kernels, _ = hand_network(3)
+    with pytest.raises(ValueError, match=match):
+        bounds.pairwise_tau_zeta(kernels, X_HAND, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        bounds.margin_penalty(kernels, X_HAND, [0, 1, 2], **kwargs)
+
+
+def test_kernels_that_do_not_chain():
+    kernels = [np.ones((4, 3)), np.ones((2, 3))]
+    with pytest.raises(ValueError, match="do not chain"):
+        bounds.pairwise_tau_zeta(kernels, X_HAND, eps_x=0.1, eps_w=0.1)
+
+
+def test_input_that_does_not_match_the_first_kernel():
+    kernels = [np.ones((5, 3)), np.ones((3, 3))]
+    with pytest.raises(ValueError, match="do not chain"):
+        bounds.pairwise_tau_zeta(kernels, X_HAND, eps_x=0.1, eps_w=0.1)
+
+
+def test_single_layer_and_non_list_rejected():
+    with pytest.raises(ValueError, match="at least 2 layers"):
+        bounds.pairwise_tau_zeta(
+            [np.ones((4, 3))], X_HAND, eps_x=0.1, eps_w=0.1
+        )
+    with pytest.raises(ValueError, match="must be a list"):
+        bounds.pairwise_tau_zeta(np.ones((4, 3)), X_HAND, eps_x=0.1, eps_w=0.1)
+
+
+def test_paper_variant_rejects_biases():
+    kernels, _ = hand_network(2)
+    with pytest.raises(ValueError, match="bias-free dense"):
+        bounds.pairwise_tau_zeta(
+            kernels,
+            X_HAND,
+            eps_x=0.1,
+            eps_w=0.1,
+            variant="paper",
+            biases=[np.zeros(3), None],
+        )
