@@ -203,16 +203,33 @@ class RobustModel(keras.Model):
         )
 
     def _perturbed_forward(self, x, deltas, training):
+        """Forward pass at the clean weights plus ``deltas``.
+
+        The deltas are added to the *effective* kernels (as ``joint_pgd``
+        perturbs them), and gradients flow to the clean weights through
+        ``normalized_kernel()``, so ``d loss(W + delta) / dW`` is applied to
+        the clean weights. SN layers do not update ``u`` inside this call.
+        """
         from nsr_tf import perturb
 
-        return perturb.perturbed_call(self, x, deltas, training=training)
+        targets = perturb.weight_targets(self)
+        values = []
+        for target, delta in zip(targets, deltas, strict=True):
+            if target.layer is not None:
+                base = target.layer.normalized_kernel()
+            else:
+                base = target.variable.value
+            values.append(base + tf.cast(delta, base.dtype))
+        return perturb.call_with_weights(
+            self, x, targets, values, training=training
+        )
 
     def _penalty_terms(self, x, labels):
         """Per-example (tau, zeta) of eq. 23 at the current kernels."""
         from nsr_tf import bounds
 
         cfg = self._robust_config
-        tau, zeta = bounds.model_margin_penalty(
+        tau, zeta = bounds.margin_penalty_from_model(
             self,
             x,
             labels,
@@ -226,7 +243,9 @@ class RobustModel(keras.Model):
         """Runs the attack of one step and returns its final forward pass.
 
         Everything here calls the model with ``training=False``; the returned
-        ``forward`` closure is the step's single call with ``training``.
+        ``forward`` closure is the step's single call with ``training`` (for
+        ``joint_at`` the clean pass is, since the perturbed pass substitutes
+        the SN kernels and so cannot update ``u``).
 
         Returns:
             (forward, x_used, clean_logits or None): ``forward()`` gives the
@@ -237,7 +256,10 @@ class RobustModel(keras.Model):
         clean_logits = None
         x_used = x
         if cfg.uses_input_attack or cfg.mode == "joint_at":
-            clean_logits = self(x, training=False)
+            # joint_at's final pass substitutes every SN kernel, which never
+            # updates u, so its clean pass is the step's training=True call.
+            clean_training = training if cfg.mode == "joint_at" else False
+            clean_logits = self(x, training=clean_training)
             labels = self._attack_labels(y, clean_logits)
             if cfg.mode == "joint_at":
                 x_used, deltas = self._joint_attack(x, labels)
