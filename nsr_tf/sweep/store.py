@@ -40,6 +40,11 @@ def write_text_atomic(path: str, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
+
+
 def run_dir(output_dir: str, run_key: str) -> str:
     """Directory of one run, e.g. ``OUT/runs/mnist/mlp1/erm/beta_inf``."""
     return os.path.join(output_dir, "runs", *run_key.split("/"))

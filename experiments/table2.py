@@ -1,0 +1,34 @@
+r"""Table 2 of Farnia et al. (2019): training time with vs without SN.
+
+Usage:
+  python -m experiments.table2 --dataset=mnist --epochs=1 \
+      --output_dir=runs/table2
+"""
+
+from absl import app
+from absl import flags
+
+from experiments import _common
+from nsr_tf.sweep import tables23
+
+FLAGS = flags.FLAGS
+_common.define_timing_flags(default_epochs=40)
+
+
+def main(argv):
+    del argv
+    arrays = _common.load_arrays()
+    print(
+        tables23.run_table(
+            "table2",
+            arrays,
+            FLAGS.output_dir,
+            epochs=FLAGS.epochs,
+            batch_size=FLAGS.batch_size,
+            only=tuple(FLAGS.rows),
+        )
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
