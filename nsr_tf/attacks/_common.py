@@ -1,0 +1,314 @@
+"""Shared pieces of every attack: validation, loss, steps and projections.
+
+Reference:
+    Farnia, Zhang and Tse, "Generalizable Adversarial Training via Spectral
+    Normalization", ICLR 2019 (``adversarial.py``), as summarized in
+    ``spec/sn_paper.md`` section 4.
+"""
+
+import inspect
+import numbers
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Added to the per-example l2 norm in the SN paper (``adversarial.py``).
+L2_NORM_FLOOR = 1e-24
+
+_CACHE = weakref.WeakKeyDictionary()
+
+
+def normalize_norm(norm: Any) -> float:
+    """Returns 2.0 or ``np.inf``; raises ValueError for any other norm."""
+    if isinstance(norm, str):
+        key = norm.strip().lower()
+        if key in ("inf", "linf", "np.inf"):
+            return np.inf
+        if key in ("2", "l2"):
+            return 2.0
+    elif isinstance(norm, numbers.Real) and not isinstance(norm, bool):
+        if norm == 2:
+            return 2.0
+        if np.isinf(norm) and norm > 0:
+            return np.inf
+    raise ValueError(
+        f"`norm` must be one of 2, np.inf, 'inf'. Received: norm={norm!r}"
+    )
+
+
+def _is_python_number(value: Any) -> bool:
+    return isinstance(value, (numbers.Real, np.generic)) and not isinstance(
+        value, bool
+    )
+
+
+def check_nonnegative(name: str, value: Any) -> None:
+    """Raises ValueError if a concrete ``value`` is negative or NaN.
+
+    Symbolic tensors (inside a ``tf.function``) are not checked.
+    """
+    if value is None:
+        raise ValueError(f"`{name}` must be >= 0. Received: {name}=None")
+    if _is_python_number(value):
+        if np.isnan(value) or value < 0:
+            raise ValueError(f"`{name}` must be >= 0. Received: {name}={value}")
+    elif isinstance(value, np.ndarray) or (
+        tf.is_tensor(value) and hasattr(value, "numpy")
+    ):
+        arr = np.asarray(value)
+        if np.any(np.isnan(arr)) or np.any(arr < 0):
+            raise ValueError(f"`{name}` must be >= 0. Received: {name}={arr}")
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Raises ValueError if a concrete ``value`` is not > 0."""
+    if _is_python_number(value) and not value > 0:
+        raise ValueError(f"`{name}` must be > 0. Received: {name}={value}")
+
+
+def check_steps(steps: Any, name: str = "steps") -> None:
+    """Raises ValueError unless ``steps`` is an integer >= 1."""
+    if tf.is_tensor(steps) and not hasattr(steps, "numpy"):
+        return
+    if (
+        isinstance(steps, bool)
+        or not isinstance(steps, (numbers.Integral, np.integer))
+        and not (tf.is_tensor(steps) and steps.dtype.is_integer)
+    ):
+        raise ValueError(
+            f"`{name}` must be an integer >= 1. Received: {name}={steps!r}"
+        )
+    if int(steps) < 1:
+        raise ValueError(
+            f"`{name}` must be an integer >= 1. Received: {name}={steps!r}"
+        )
+
+
+def as_input(x: Any) -> tf.Tensor:
+    """Converts ``x`` to a floating tensor (non-tensors take Keras floatx)."""
+    if tf.is_tensor(x):
+        if not x.dtype.is_floating:
+            x = tf.cast(x, keras.config.floatx())
+        return x
+    return tf.convert_to_tensor(np.asarray(x), dtype=keras.config.floatx())
+
+
+def as_labels(y: Any) -> tf.Tensor:
+    """Converts labels to a tensor: integers -> int64, one-hot kept floating."""
+    y = y if tf.is_tensor(y) else tf.convert_to_tensor(np.asarray(y))
+    if y.dtype.is_integer:
+        return tf.cast(y, tf.int64)
+    if y.shape.rank == 1:  # float class indices
+        return tf.cast(y, tf.int64)
+    return y
+
+
+def check_xy(x: tf.Tensor, y: Any, x_name: str = "x") -> None:
+    """Raises ValueError if x and y disagree on their (static) batch size."""
+    if y is None:
+        return
+    nx = x.shape[0] if x.shape.rank else None
+    y_shape = tuple(y.shape) if tf.is_tensor(y) else np.shape(y)
+    ny = y_shape[0] if y_shape else None
+    if nx is not None and ny is not None and int(nx) != int(ny):
+        raise ValueError(
+            f"`{x_name}` and `y` must have the same number of examples. "
+            f"Received: {x_name}.shape={tuple(x.shape)}, y.shape={y_shape}"
+        )
+
+
+def as_model_fn(model_fn: Any) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A Keras layer/model becomes ``lambda x: model(x, training=False)``."""
+    if isinstance(model_fn, keras.layers.Layer):
+        model = model_fn
+        return lambda x: model(x, training=False)
+    if not callable(model_fn):
+        raise ValueError(
+            f"`model_fn` must be callable (x -> logits). Received: "
+            f"model_fn={model_fn!r}"
+        )
+    return model_fn
+
+
+def softmax_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Per-example softmax cross-entropy; integer or one-hot ``labels``.
+
+    Reference: spec/sn_paper.md section 4 (loss of every attack).
+    """
+    logits = tf.convert_to_tensor(logits)
+    if labels.dtype.is_integer:
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=labels, logits=logits
+        )
+    return tf.nn.softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, logits.dtype), logits=logits
+    )
+
+
+def predicted_labels(model_fn: Callable, x: tf.Tensor) -> tf.Tensor:
+    """argmax of the clean logits (the SN paper's ``y=None`` convention)."""
+    return tf.argmax(model_fn(x), axis=-1)
+
+
+def input_gradient(
+    model_fn: Callable, x: tf.Tensor, labels: tf.Tensor, loss_fn: Callable
+) -> tf.Tensor:
+    """Gradient of the summed per-example loss with respect to ``x``."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(loss_fn(labels, model_fn(x)))
+    grad = tape.gradient(loss, x)
+    if grad is None:
+        grad = tf.zeros_like(x)
+    return tf.stop_gradient(grad)
+
+
+def _compute_dtype(dtype: tf.DType) -> tf.DType:
+    return tf.float64 if dtype == tf.float64 else tf.float32
+
+
+def _batch_axes(v: tf.Tensor) -> list[int]:
+    return list(range(1, v.shape.rank))
+
+
+def l2_norm(v: tf.Tensor) -> tf.Tensor:
+    """Per-example l2 norm (shape [batch, 1, ..., 1]) without under/overflow.
+
+    Squares of float32 entries below ~1e-19 underflow to 0 and entries above
+    ~1e19 overflow, so the norm is computed as ``m * ||v / m||`` with ``m`` the
+    per-example max-abs, in at least float32.
+    """
+    axes = _batch_axes(v)
+    v = tf.cast(v, _compute_dtype(v.dtype))
+    scale = tf.reduce_max(tf.abs(v), axis=axes, keepdims=True)
+    safe = tf.where(scale > 0, scale, tf.ones_like(scale))
+    ssq = tf.reduce_sum(tf.square(v / safe), axis=axes, keepdims=True)
+    return scale * tf.sqrt(ssq)
+
+
+def l2_direction(g: tf.Tensor) -> tf.Tensor:
+    """``g / (||g||_2 + 1e-24)`` per example, as in the SN paper's FGM/PGM.
+
+    Computed in at least float32 (1e-24 underflows to 0 in float16, which
+    would make an all-zero gradient give 0/0) and with an overflow/underflow
+    safe norm (see ``l2_norm``), then cast back to ``g.dtype``.
+
+    Reference: spec/sn_paper.md section 4, FGM: d = g / (||g||_2 + 1e-24).
+    """
+    gc = tf.cast(g, _compute_dtype(g.dtype))
+    d = gc / (l2_norm(gc) + tf.constant(L2_NORM_FLOOR, gc.dtype))
+    return tf.cast(d, g.dtype)
+
+
+def steepest_direction(g: tf.Tensor, norm: float) -> tf.Tensor:
+    """sign(g) for l_inf, normalized g for l2."""
+    if norm == 2.0:
+        return l2_direction(g)
+    return tf.sign(g)
+
+
+def project(
+    x_adv: tf.Tensor, x0: tf.Tensor, eps: tf.Tensor, norm: float
+) -> tf.Tensor:
+    """Projects ``x_adv`` onto the ``norm`` ball of radius ``eps`` around x0.
+
+    l_inf clips x_adv into [x0 - eps, x0 + eps]; l2 rescales the perturbation
+    per example by min(1, eps / ||delta||) (equal to the SN paper's
+    ``delta / max(1, ||delta|| / eps)``, written so that eps = 0 is exact).
+    """
+    if norm != 2.0:
+        return tf.clip_by_value(x_adv, x0 - eps, x0 + eps)
+    delta = x_adv - x0
+    n = tf.cast(l2_norm(delta), delta.dtype)
+    safe = tf.where(n > 0, n, tf.ones_like(n))
+    factor = tf.where(n > eps, eps / safe, tf.ones_like(n))
+    return x0 + delta * factor
+
+
+def clip_range(
+    x: tf.Tensor, clip_min: tf.Tensor | None, clip_max: tf.Tensor | None
+) -> tf.Tensor:
+    """Clips to the data range when bounds are given."""
+    if clip_min is not None:
+        x = tf.maximum(x, clip_min)
+    if clip_max is not None:
+        x = tf.minimum(x, clip_max)
+    return x
+
+
+def to_dtype(value: Any, dtype: tf.DType) -> tf.Tensor:
+    """``value`` as a ``dtype`` tensor (Python floats converted directly, so
+    a float64 attack does not see float32-rounded budgets)."""
+    if tf.is_tensor(value):
+        return tf.cast(value, dtype)
+    return tf.convert_to_tensor(np.asarray(value, dtype=dtype.as_numpy_dtype))
+
+
+def optional_tensor(value: Any, dtype: tf.DType) -> tf.Tensor | None:
+    return None if value is None else to_dtype(value, dtype)
+
+
+def check_clip(clip_min: Any, clip_max: Any) -> None:
+    """Raises ValueError if concrete bounds are inverted."""
+    if _is_python_number(clip_min) and _is_python_number(clip_max):
+        if clip_min > clip_max:
+            raise ValueError(
+                "`clip_min` must be <= `clip_max`. Received: "
+                f"clip_min={clip_min}, clip_max={clip_max}"
+            )
+
+
+def _cache_owner(model_fn: Any) -> tuple[Any, Any]:
+    """The object to cache on, plus a sub-key (bound methods -> their self)."""
+    if inspect.ismethod(model_fn):
+        return model_fn.__self__, model_fn.__func__
+    return model_fn, None
+
+
+def compiled(
+    model_fn: Any, key: tuple, build: Callable[[Callable], Callable]
+) -> Callable:
+    """Returns ``build(get_model_fn)`` compiled once per (model_fn, key).
+
+    ``build`` receives a zero-argument callable returning the model function
+    (it holds the model only weakly, so the cache never keeps a model alive)
+    and returns the Python implementation, which is wrapped in one
+    ``tf.function``.  Inside an outer ``tf.function`` the caller should use
+    the Python implementation directly instead (see ``run``).
+    """
+    owner, sub = _cache_owner(model_fn)
+    try:
+        per_owner = _CACHE.setdefault(owner, {})
+    except TypeError:  # not weak-referenceable: compile, do not cache
+        fn = as_model_fn(model_fn)
+        return tf.function(build(lambda: fn), reduce_retracing=True)
+    full_key = (sub, *key)
+    fn = per_owner.get(full_key)
+    if fn is None:
+        ref = weakref.ref(owner)
+        if sub is None:
+
+            def get():
+                return as_model_fn(ref())
+
+        else:
+            func = sub
+
+            def get():
+                return as_model_fn(func.__get__(ref()))
+
+        fn = tf.function(build(get), reduce_retracing=True)
+        per_owner[full_key] = fn
+    return fn
+
+
+def run(model_fn: Any, key: tuple, build: Callable, *args: Any) -> Any:
+    """Runs an attack: compiled and cached when eager, inlined in a graph."""
+    if tf.inside_function():
+        fn = as_model_fn(model_fn)
+        return build(lambda: fn)(*args)
+    return compiled(model_fn, key, build)(*args)

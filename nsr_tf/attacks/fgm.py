@@ -1,0 +1,82 @@
+"""Fast gradient method (one normalized gradient step)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from nsr_tf.attacks import _common as C
+
+
+def _build(norm: float, loss_fn: Callable) -> Callable:
+    def build(get_model_fn):
+        def attack(x, y, eps, clip_min, clip_max):
+            model_fn = get_model_fn()
+            labels = C.predicted_labels(model_fn, x) if y is None else y
+            g = C.input_gradient(model_fn, x, labels, loss_fn)
+            x_adv = x + eps * C.steepest_direction(g, norm)
+            return tf.stop_gradient(C.clip_range(x_adv, clip_min, clip_max))
+
+        return attack
+
+    return build
+
+
+def fgm(
+    model_fn: Callable,
+    x: Any,
+    eps: Any,
+    *,
+    norm: Any,
+    y: Any = None,
+    loss_fn: Callable | None = None,
+    clip_min: Any = None,
+    clip_max: Any = None,
+) -> tf.Tensor:
+    """Fast gradient method: ``x + eps * d`` with d the steepest direction.
+
+    ``d = g / (||g||_2 + 1e-24)`` per example for ``norm=2`` and
+    ``d = sign(g)`` for ``norm=np.inf``, where ``g`` is the gradient of the
+    summed per-example softmax cross-entropy.
+
+    Args:
+        model_fn: callable ``x -> logits`` (a Keras model is called with
+            ``training=False``; a SavedModel's ``serve`` works too).
+        x: input batch.
+        eps: perturbation size (>= 0).
+        norm: 2 or ``np.inf`` (``"inf"`` and ``float("inf")`` accepted).
+        y: labels (integers or one-hot). ``None`` attacks the model's own
+            clean predictions (the SN paper's convention).
+        loss_fn: ``(labels, logits) -> per-example loss``; default softmax
+            cross-entropy.
+        clip_min: optional lower data bound (no clipping when ``None``).
+        clip_max: optional upper data bound.
+
+    Returns:
+        The adversarial batch, same shape and dtype as ``x``.
+
+    Raises:
+        ValueError: negative ``eps``, unknown ``norm``, mismatched x/y.
+
+    Reference:
+        Farnia et al. 2019, eq. (5) and ``adversarial.py: fgm``
+        (spec/sn_paper.md section 4).
+    """
+    norm = C.normalize_norm(norm)
+    C.check_nonnegative("eps", eps)
+    C.check_clip(clip_min, clip_max)
+    x = C.as_input(x)
+    C.check_xy(x, y)
+    y = None if y is None else C.as_labels(y)
+    loss_fn = loss_fn or C.softmax_cross_entropy
+    key = ("fgm", norm, loss_fn)
+    return C.run(
+        model_fn,
+        key,
+        _build(norm, loss_fn),
+        x,
+        y,
+        C.to_dtype(eps, x.dtype),
+        C.optional_tensor(clip_min, x.dtype),
+        C.optional_tensor(clip_max, x.dtype),
+    )

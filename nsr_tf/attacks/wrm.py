@@ -1,0 +1,92 @@
+"""Wasserstein risk minimization attack (Sinha et al.'s ascent)."""
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+from nsr_tf.attacks import _common as C
+
+
+def _build(loss_fn: Callable) -> Callable:
+    def build(get_model_fn):
+        def attack(x, y, gamma, steps, clip_min, clip_max):
+            model_fn = get_model_fn()
+            labels = C.predicted_labels(model_fn, x) if y is None else y
+            e = 1.0 / (2.0 * gamma)
+            g = C.input_gradient(model_fn, x, labels, loss_fn)
+            x_adv = C.clip_range(x + e * g, clip_min, clip_max)
+
+            def body(t, x_adv):
+                g = C.input_gradient(model_fn, x_adv, labels, loss_fn)
+                rate = tf.math.rsqrt(tf.cast(t + 2, x.dtype))
+                x_adv = x_adv + rate * (e * g - (x_adv - x))
+                return t + 1, C.clip_range(x_adv, clip_min, clip_max)
+
+            _, x_adv = tf.while_loop(
+                lambda t, _: t < steps, body, (tf.constant(0), x_adv)
+            )
+            return tf.stop_gradient(x_adv)
+
+        return attack
+
+    return build
+
+
+def wrm(
+    model_fn: Callable,
+    x: Any,
+    gamma: Any,
+    *,
+    steps: int = 15,
+    y: Any = None,
+    loss_fn: Callable | None = None,
+    clip_min: Any = None,
+    clip_max: Any = None,
+) -> tf.Tensor:
+    """WRM: gradient ascent on ``e * loss - 0.5 * ||x_adv - x||^2``.
+
+    With ``e = 1 / (2 * gamma)``: an initial step ``x_adv = x + e * g(x)``,
+    then for ``t = 0 .. steps-1``:
+    ``x_adv += (t + 2)^(-1/2) * (e * g(x_adv) - (x_adv - x))``, with no
+    projection (``steps + 1`` gradient evaluations; the SN paper uses 15).
+    The optional data-range clip is applied after every step.
+
+    Args:
+        model_fn: callable ``x -> logits``.
+        x: input batch.
+        gamma: Lagrangian coefficient (> 0) of ``loss - gamma ||delta||^2``.
+        steps: ascent steps after the initial one (>= 1).
+        y: labels; ``None`` attacks the clean predictions.
+        loss_fn: ``(labels, logits) -> per-example loss``.
+        clip_min: optional lower data bound.
+        clip_max: optional upper data bound.
+
+    Returns:
+        The adversarial batch.
+
+    Raises:
+        ValueError: ``gamma <= 0``, ``steps < 1``, mismatched x/y.
+
+    Reference:
+        Farnia et al. 2019, eq. (7); ``adversarial.py: wrm`` adapted from
+        Sinha et al. 2018 (spec/sn_paper.md section 4 and section 12.1).
+    """
+    C.check_positive("gamma", gamma)
+    C.check_steps(steps)
+    C.check_clip(clip_min, clip_max)
+    x = C.as_input(x)
+    C.check_xy(x, y)
+    y = None if y is None else C.as_labels(y)
+    loss_fn = loss_fn or C.softmax_cross_entropy
+    return C.run(
+        model_fn,
+        ("wrm", loss_fn),
+        _build(loss_fn),
+        x,
+        y,
+        C.to_dtype(gamma, x.dtype),
+        tf.cast(steps, tf.int32),
+        C.optional_tensor(clip_min, x.dtype),
+        C.optional_tensor(clip_max, x.dtype),
+    )
