@@ -37,6 +37,7 @@ flags.DEFINE_bool("merge_only", False, "Only assemble the table.")
 flags.DEFINE_list("merge_dirs", [], "Output dirs of other shards to merge.")
 flags.DEFINE_integer("seed", 0, "Seed of every run (the paper used 0).")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (progress).")
+flags.DEFINE_bool("random_labels", False, "Random labels (Fig. 3-4 runs).")
 flags.mark_flags_as_required(["dataset"])
 
 
@@ -68,6 +69,7 @@ def main(argv):
             num_shards=FLAGS.num_shards,
             seed=FLAGS.seed,
             verbose=FLAGS.verbose,
+            random_labels=FLAGS.random_labels,
         )
     logging.info("wrote table1_%s with %d rows", FLAGS.dataset, len(table))
     with open(f"{FLAGS.output_dir}/table1_{FLAGS.dataset}.md") as f:

@@ -32,14 +32,32 @@ class SweepData:
     x_test: np.ndarray
     y_test: np.ndarray
     c2: float
+    random_labels: bool = False
 
     @classmethod
-    def load(cls, dataset, *, data_dir=None, source="auto", preset=None):
-        """Loads the three splits; C2 is computed on the full train set."""
+    def load(
+        cls,
+        dataset,
+        *,
+        data_dir=None,
+        source="auto",
+        preset=None,
+        random_labels=False,
+    ):
+        """Loads the three splits; C2 is computed on the full train set.
+
+        ``random_labels=True`` replaces every label of every split by a
+        random class drawn with seed 100, as the SN paper's Fig. 3-4 runs.
+        """
         arrays = {}
         for split in ("train", "validation", "test"):
             arrays[split] = data_lib.load(
-                dataset, split, data_dir=data_dir, source=source
+                dataset,
+                split,
+                data_dir=data_dir,
+                source=source,
+                random_labels=random_labels,
+                seed=100,
             )
         c2 = data_lib.mean_l2_norm(arrays["train"][0])
         x_tr, y_tr = arrays["train"]
@@ -49,7 +67,16 @@ class SweepData:
                 x_tr[: preset.train_examples],
                 y_tr[: preset.train_examples],
             )
-        return cls(dataset, x_tr, y_tr, *arrays["validation"], x_te, y_te, c2)
+        return cls(
+            dataset,
+            x_tr,
+            y_tr,
+            *arrays["validation"],
+            x_te,
+            y_te,
+            c2,
+            random_labels,
+        )
 
 
 def make_optimizer(kind: str):
@@ -163,6 +190,7 @@ def run_one(
             robust, arrays.x_test[:n_eval], arrays.y_test[:n_eval], setting
         ),
     }
+    robust.save(os.path.join(directory, "model.keras"))
     export.export_attack_ready(robust, os.path.join(directory, "saved_model"))
     record = {
         "run_key": key,
@@ -176,6 +204,7 @@ def run_one(
         "config": config.get_config(),
         "optimizer": row.optimizer,
         "c2": arrays.c2,
+        "random_labels": arrays.random_labels,
         "seed": seed,
         "epochs_run": len(history.history.get("loss", [])),
         "train_seconds": train_seconds,

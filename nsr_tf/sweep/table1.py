@@ -96,8 +96,12 @@ def run_table1(
     num_shards: int = 1,
     seed: int = 0,
     verbose: int = 2,
+    random_labels: bool = False,
 ) -> list[dict]:
     """Runs this shard's unfinished runs, then writes the table.
+
+    ``random_labels=True`` trains on uniformly random labels (SN paper
+    Fig. 3-4); use a separate ``output_dir`` for such sweeps.
 
     Finished runs (with a record) are skipped, so an interrupted sweep
     resumes where it stopped. Returns the table rows.
@@ -110,6 +114,7 @@ def run_table1(
         os.path.join(output_dir, f"sweep_{dataset}_shard{shard_index}.json"),
         {
             "preset": preset.__dict__,
+            "random_labels": random_labels,
             "runs": [runner.run_key(r, b) for r, b in runs],
         },
     )
@@ -126,7 +131,11 @@ def run_table1(
     )
     if todo:
         arrays = runner.SweepData.load(
-            dataset, data_dir=data_dir, source=source, preset=preset
+            dataset,
+            data_dir=data_dir,
+            source=source,
+            preset=preset,
+            random_labels=random_labels,
         )
         for i, (row, beta) in enumerate(todo):
             logging.info(
