@@ -61,7 +61,9 @@ def test_exported_model_loads_without_nsr_tf(exported):
         "import sys, numpy as np, tensorflow as tf\n"
         f"m = tf.saved_model.load({directory!r})\n"
         f"x = np.load({directory + '_x.npy'!r})\n"
-        "y = m.signatures['serve'](images=tf.constant(x))['logits']\n"
+        "y = m.serve(tf.constant(x))\n"
+        "z = m.signatures['serve'](images=tf.constant(x))['output_0']\n"
+        "assert np.array_equal(y.numpy(), z.numpy())\n"
         "assert 'layers' not in sys.modules and 'nsr_tf' not in sys.modules\n"
         f"np.save({directory + '_y.npy'!r}, y.numpy())\n"
     )
@@ -103,3 +105,23 @@ def test_plain_twin_rejects_non_functional_models():
 
     with pytest.raises(ValueError, match="functional"):
         export.plain_twin(Sub())
+
+
+def test_joint_attack_on_the_saved_model_matches_the_keras_model(exported):
+    from nsr_tf.attacks import joint_pgd
+
+    model, x, _, directory = exported
+    loaded = export.load_attack_ready(directory)
+    before = [v.numpy().copy() for v in loaded.variables]
+    y = np.argmax(model(x, training=False).numpy(), axis=1)
+    kwargs = dict(
+        eps_x=0.05, eps_w=0.01, steps=5, step_size_x=0.02, step_size_w=0.004
+    )
+    x_saved, d_saved = joint_pgd(loaded, tf.constant(x), y, **kwargs)
+    x_keras, d_keras = joint_pgd(model, tf.constant(x), y, **kwargs)
+    np.testing.assert_allclose(x_saved.numpy(), x_keras.numpy(), atol=1e-5)
+    assert len(d_saved) == len(d_keras) == 3
+    for a, b in zip(d_saved, d_keras, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
+    for b, v in zip(before, loaded.variables, strict=True):
+        np.testing.assert_array_equal(b, v.numpy())

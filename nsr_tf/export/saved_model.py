@@ -2,8 +2,9 @@
 
 The exported SavedModel
 
-* has a serving signature ``serve`` from images (``float32`` NHWC, input
-  name ``images``) to logits (output ``logits``);
+* has a serving endpoint and signature ``serve`` from images (``float32``
+  NHWC, input name ``images``) to logits (``loaded.serve(images)``; in the
+  signature map the output is named ``output_0``);
 * holds the spectral normalization *frozen*: every SN layer is replaced by
   its plain Keras parent whose kernel is the layer's effective kernel
   ``W / max(1, sigma/beta)`` (computed from the stored ``u`` without
@@ -98,7 +99,7 @@ def export_attack_ready(model: keras.Model, directory: str) -> keras.Model:
     archive.track(twin)
 
     def serve(images):
-        return {"logits": twin(images, training=False)}
+        return twin(images, training=False)
 
     archive.add_endpoint(
         name="serve",
@@ -112,24 +113,27 @@ def export_attack_ready(model: keras.Model, directory: str) -> keras.Model:
 class SavedModelClassifier:
     """A loaded attack-ready SavedModel as a logits callable with weights.
 
-    Calling it maps images to logits; ``variables`` are the restored
-    ``tf.Variable`` objects, ``kernels`` those of rank >= 2 (the weight
-    matrices and conv kernels), which is what a weight attack perturbs.
+    Calling it (or its ``serve``) maps images to logits; ``variables`` are
+    the restored ``tf.Variable`` objects, ``kernels`` those of rank >= 2 (the
+    weight matrices and conv kernels), which is what a weight attack
+    perturbs. ``nsr_tf.attacks.joint_pgd`` accepts it like the raw loaded
+    object.
     """
 
     def __init__(self, loaded):
         self.loaded = loaded
-        self._serve = loaded.signatures["serve"]
         self.variables = list(loaded.variables)
         self.kernels = [v for v in self.variables if len(v.shape) >= 2]
-        self.input_shape = tuple(
-            self._serve.structured_input_signature[1]["images"].shape
-        )
+        signature = loaded.signatures["serve"].structured_input_signature
+        self.input_shape = tuple(signature[1]["images"].shape)
+
+    def serve(self, images):
+        """Images -> logits through the exported graph."""
+        return self.loaded.serve(tf.convert_to_tensor(images, tf.float32))
 
     def __call__(self, images, training=False):
         del training  # the frozen graph has no training behaviour
-        images = tf.convert_to_tensor(images, tf.float32)
-        return self._serve(images=images)["logits"]
+        return self.serve(images)
 
 
 def load_attack_ready(directory: str) -> SavedModelClassifier:
