@@ -1,0 +1,224 @@
+"""The SN paper's figures from saved Table 1 runs (spec ``sn_paper.md`` §8).
+
+Every figure reads finished run directories (``record.json`` and the
+``model.keras`` checkpoint) written by :mod:`nsr_tf.sweep.table1`; nothing
+is retrained here. Distributions are drawn as normalized histograms.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+
+from nsr_tf.sweep import rows as rows_lib  # noqa: E402
+from nsr_tf.sweep import store  # noqa: E402
+
+
+def row_runs(output_dir: str, row_key: str) -> list[dict]:
+    """Records of every beta of one row, sorted by beta (inf last)."""
+    records = store.read_records([output_dir], prefix=row_key + "/")
+    return sorted(records, key=lambda r: rows_lib.parse_beta(r["beta"]))
+
+
+def load_run_model(output_dir: str, record: dict) -> keras.Model:
+    import layers  # noqa: F401  (registers SN layers)
+    import nsr_tf.models  # noqa: F401  (registers LRN)
+    import nsr_tf.training  # noqa: F401  (registers RobustModel)
+
+    path = os.path.join(
+        store.run_dir(output_dir, record["run_key"]), "model.keras"
+    )
+    return keras.saving.load_model(path)
+
+
+def norm_gains(model, x, *, batch_size=500) -> np.ndarray:
+    """Per-example ||f(x)||_2 / ||x||_2 on logits (Fig. 2a)."""
+    from nsr_tf.bounds import norm_gain
+
+    return np.concatenate(
+        [
+            np.asarray(norm_gain(model, x[i : i + batch_size]))
+            for i in range(0, len(x), batch_size)
+        ]
+    )
+
+
+@tf.function(reduce_retracing=True)
+def _grad_norms(model_fn, x, y):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(
+            tf.keras.losses.sparse_categorical_crossentropy(
+                y, model_fn(x), from_logits=True
+            )
+        )
+    g = tape.gradient(loss, x)
+    return tf.norm(tf.reshape(g, [tf.shape(g)[0], -1]), axis=1)
+
+
+def gradient_norms(model, x, y, *, batch_size=500) -> np.ndarray:
+    """Per-example ||grad_x CE(f(x), y)||_2 on clean inputs (Fig. 2b).
+
+    The loss is summed over the batch, so each example's input gradient is
+    its own (the authors multiplied the batch-mean gradient back by the
+    batch size to the same effect).
+    """
+    fn = lambda t: model(t, training=False)  # noqa: E731
+    out = [
+        _grad_norms(
+            fn, tf.constant(x[i : i + batch_size]), y[i : i + batch_size]
+        )
+        for i in range(0, len(x), batch_size)
+    ]
+    return np.concatenate([o.numpy() for o in out])
+
+
+def _hist(ax, values, label):
+    values = np.asarray(values)
+    values = values[np.isfinite(values)]
+    ax.hist(values, bins=40, density=True, histtype="step", label=label)
+
+
+def _save(fig, path):
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def fig2a(output_dir, row_key, x, path) -> str:
+    """Norm gain distributions per beta for one row (paper: ERM AlexNet)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for record in row_runs(output_dir, row_key):
+        model = load_run_model(output_dir, record)
+        _hist(ax, norm_gains(model, x), f"β={record['beta']}")
+    ax.set(xlabel="||f(x)||₂ / ||x||₂", ylabel="density", title=row_key)
+    ax.legend()
+    return _save(fig, path)
+
+
+def fig2b(output_dir, row_keys, beta, x, y, path) -> str:
+    """Gradient-norm distributions of several trainings at one beta."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for row_key in row_keys:
+        for record in row_runs(output_dir, row_key):
+            if record["beta"] == beta:
+                model = load_run_model(output_dir, record)
+                _hist(ax, gradient_norms(model, x, y), row_key.split("/")[-1])
+    ax.set(xlabel="||∇ₓ ℓ||₂", ylabel="density", title=f"β={beta}")
+    ax.legend()
+    return _save(fig, path)
+
+
+def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
+    """Margins normalized by the capacity norm, true vs random labels."""
+    from nsr_tf.bounds import capacity_norm
+    from nsr_tf.bounds import margins
+
+    training = row_key.split("/")[-1].split("_")[0]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for directory, labels, name in (
+        (true_dir, y, "true"),
+        (random_dir, y_random, "random"),
+    ):
+        for record in row_runs(directory, row_key):
+            if record["beta"] not in betas:
+                continue
+            model = load_run_model(directory, record)
+            logits = model.predict(x, verbose=0, batch_size=500)
+            phi = capacity_norm(model, kind=training)
+            _hist(
+                ax,
+                np.asarray(margins(logits, labels)) / phi,
+                f"{name} labels, β={record['beta']}",
+            )
+    ax.set(xlabel="margin / Φ", ylabel="density", title=row_key)
+    ax.legend()
+    return _save(fig, path)
+
+
+def fig4(random_dir, row_keys, path) -> str:
+    """Training accuracy per epoch on random labels (from run histories)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for row_key in row_keys:
+        for record in row_runs(random_dir, row_key):
+            hist = record["history"]
+            key = "adv_accuracy" if "adv_accuracy" in hist else "clean_accuracy"
+            ax.plot(
+                np.arange(1, len(hist[key]) + 1),
+                hist[key],
+                label=f"{row_key.split('/')[-1]} β={record['beta']}",
+            )
+    ax.set(xlabel="epoch", ylabel="training accuracy", title="random labels")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def fig5(output_dir, row_key, attack_name, eps_grid, x, y, path) -> str:
+    """Test error vs attack budget for each beta of a row."""
+    from nsr_tf import attacks
+    from nsr_tf import evaluation
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for record in row_runs(output_dir, row_key):
+        model = load_run_model(output_dir, record)
+        fn = lambda t, m=model: m(t, training=False)  # noqa: E731
+        errors = []
+        for eps in eps_grid:
+            kwargs = _attack_kwargs(attack_name, eps)
+            attack = None if eps == 0 else getattr(attacks, kwargs.pop("fn"))
+            acc = evaluation.robust_accuracy(
+                fn, (x, y), attack, progress=False, **(kwargs if attack else {})
+            )
+            errors.append(1.0 - acc)
+        ax.plot(eps_grid, errors, marker="o", label=f"β={record['beta']}")
+    ax.set(xlabel=f"{attack_name} ε", ylabel="test error", title=row_key)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _attack_kwargs(name: str, eps: float) -> dict:
+    if name == "wrm":
+        return {"fn": "wrm", "gamma": 1.0 / (2.0 * eps) if eps else math.inf}
+    kind, norm = name.split("_")
+    norm = 2.0 if norm == "l2" else math.inf
+    if kind == "fgm":
+        return {"fn": "fgm", "eps": eps, "norm": norm}
+    return {
+        "fn": "pgd",
+        "eps": eps,
+        "norm": norm,
+        "steps": 15,
+        "step_size": 2 * eps / 15,
+    }
+
+
+def fig6(table_json: str, path) -> str:
+    """Scatter of test accuracy with vs without SN, per training scheme."""
+    table = store.read_json(table_json)["rows"]
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    for training in rows_lib.TRAINING_LABELS.values():
+        pts = [
+            (r["test_acc"], r["test_acc_sn"])
+            for r in table
+            if r["training"] == training
+            and r["test_acc"] is not None
+            and r["test_acc_sn"] is not None
+        ]
+        if pts:
+            a, b = zip(*pts, strict=True)
+            ax.scatter(a, b, label=training)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.8)
+    ax.set(xlabel="test acc, no SN", ylabel="test acc, SN (selected β)")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
