@@ -73,9 +73,15 @@ class SpectralNormMixin:
             aggregation="only_first_replica",
         )
 
+    def add_weight(self, *args, **kwargs):
+        # The kernel is never autocast: power iteration and rescaling read it
+        # in its variable dtype (float32 under "mixed_float16"); ``call``
+        # casts the effective kernel to the compute dtype itself.
+        if kwargs.get("name") == "kernel":
+            kwargs["autocast"] = False
+        return super().add_weight(*args, **kwargs)
+
     def _raw_kernel(self):
-        # Autocasting is off for these layers (see __init__), so this is the
-        # float32 variable value even under "mixed_float16".
         return tf.convert_to_tensor(self._kernel.value)
 
     def _sigma_and_u(self, kernel, iterations):

@@ -97,7 +97,6 @@ class SNConv2D(_sn_common.SpectralNormMixin, keras.layers.Conv2D):
                 f"Received: padding={padding!r}"
             )
         _sn_common.check_unsupported(kwargs, "SNConv2D")
-        kwargs["autocast"] = False  # See SNDense.__init__.
         super().__init__(filters, kernel_size, *args, **kwargs)
         if self.padding not in _PADDINGS:
             raise ValueError(

@@ -68,9 +68,6 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
             power_iterations
         )
         _sn_common.check_unsupported(kwargs, "SNDense")
-        # Power iteration must see the float32 variables: no autocasting,
-        # the call casts the normalized kernel to the compute dtype itself.
-        kwargs["autocast"] = False
         super().__init__(units, *args, **kwargs)
 
     def build(self, input_shape):
