@@ -52,12 +52,17 @@ def _int_labels(y, logits):
     return tf.cast(tf.reshape(y, [-1]), tf.int64)
 
 
-def _weighted_mean(values, sample_weight):
+def _batch_mean(values, sample_weight):
+    """Per-example values reduced like a Keras loss ("sum_over_batch_size").
+
+    With sample weights this is ``sum(w * v) / batch_size``, the reduction
+    Keras applies to the compiled cross-entropy, so eq. 23's per-example sum
+    CE + alpha tau + beta zeta is reduced consistently.
+    """
     values = tf.cast(values, tf.float32)
-    if sample_weight is None:
-        return tf.reduce_mean(values)
-    w = tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
-    return tf.math.divide_no_nan(tf.reduce_sum(values * w), tf.reduce_sum(w))
+    if sample_weight is not None:
+        values = values * tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
+    return tf.reduce_mean(values)
 
 
 def _check_config(config):
@@ -287,7 +292,7 @@ class RobustModel(keras.Model):
             x_pen = x_used if cfg.penalty_input == "adversarial" else x
             tau, zeta = self._penalty_terms(x_pen, _int_labels(y, y_pred))
             if cfg.uses_penalty:
-                penalty = _weighted_mean(
+                penalty = _batch_mean(
                     cfg.alpha * tau + cfg.beta * zeta, sample_weight
                 )
                 loss = loss + _replica_scale(penalty)
