@@ -122,10 +122,12 @@ def check_xy(x: tf.Tensor, y: Any, x_name: str = "x") -> None:
 
 
 def as_model_fn(model_fn: Any) -> Callable[[tf.Tensor], tf.Tensor]:
-    """A Keras layer/model becomes ``lambda x: model(x, training=False)``."""
+    """Keras model -> ``model(x, training=False)``; SavedModel -> ``serve``."""
     if isinstance(model_fn, keras.layers.Layer):
         model = model_fn
         return lambda x: model(x, training=False)
+    if not callable(model_fn) and callable(getattr(model_fn, "serve", None)):
+        return model_fn.serve  # a SavedModel exported by Keras
     if not callable(model_fn):
         raise ValueError(
             f"`model_fn` must be callable (x -> logits). Received: "
