@@ -257,3 +257,54 @@ def test_small_conv_net(sn, rng):
     eps_w = [0.05, 0.05, 0.1]
     achieved = _pgd_increases(layers, x, 0.05, eps_w, eps_w, steps=40)
     _check(layers, x, 0.05, eps_w, eps_w, achieved)
+
+
+# ------------------------------------------------ the project's joint_pgd
+
+
+def _margin_loss(labels, logits):
+    k = logits.shape[-1]
+    onehot = tf.one_hot(tf.cast(labels, tf.int32), k)
+    true = tf.reduce_sum(onehot * logits, axis=1)
+    other = tf.reduce_max(logits - 1e9 * onehot, axis=1)
+    return other - true
+
+
+@pytest.mark.parametrize("net", ["trained_mlp", "conv", "sn_conv"])
+@pytest.mark.parametrize("loss", ["ce", "margin"])
+def test_joint_pgd_never_exceeds_the_sound_bound(net, loss, rng):
+    from nsr_tf import perturb
+    from nsr_tf.attacks import joint_pgd
+
+    if net == "trained_mlp":
+        model, x = _train_mlp(rng)
+        x = np.concatenate([x, x + 0.5]).astype(np.float32)
+    else:
+        model = _conv_model(sn=net == "sn_conv")
+        x = rng.normal(size=(4, 5, 5, 2)).astype(np.float32)
+    eps_x, eps_w = 0.05, 0.03
+    clean = model(x).numpy()
+    y = clean.argmax(axis=1)
+    x_adv, deltas = joint_pgd(
+        model,
+        x,
+        y,
+        eps_x=eps_x,
+        eps_w=eps_w,
+        steps=50,
+        step_size_x=eps_x / 20,
+        step_size_w=eps_w / 20,
+        include_bias=True,
+        loss_fn=None if loss == "ce" else _margin_loss,
+    )
+    targets = perturb.weight_targets(model, include_bias=True)
+    adv = perturb.perturbed_call(model, x_adv, deltas, targets=targets).numpy()
+    achieved = (adv[:, :, None] - adv[:, None, :]) - (
+        clean[:, :, None] - clean[:, None, :]
+    )
+    layers = _as64(bounds.model_layers(model))
+    bound = _check(layers, x, eps_x, eps_w, eps_w, achieved)
+    # The attack did move the margins it targets.
+    rows = np.arange(len(y))
+    assert np.all(achieved[rows, :, y].max(axis=1) > 0)
+    assert np.all(bound[rows, :, y].max(axis=1) > 0)
