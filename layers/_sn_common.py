@@ -90,11 +90,18 @@ class SpectralNormMixin:
             kernel, tf.convert_to_tensor(self.u.value), iterations
         )
 
-    def _effective_kernel(self, training):
-        """The kernel applied in this forward pass (float32 or override)."""
+    def _kernel_and_scale(self, training):
+        """The kernel of this forward pass as ``(kernel, scale)``.
+
+        The effective kernel is ``kernel * scale``; ``scale`` is
+        ``1 / max(1, sigma_hat / beta)`` (a float32 scalar with gradients
+        through sigma_hat) or None when no rescaling applies (``beta=inf`` or
+        a kernel override). Returning the factor lets a layer scale whichever
+        of kernel or output is smaller.
+        """
         substituted = override.get_kernel_override(self)
         if substituted is not None:
-            return tf.convert_to_tensor(substituted)
+            return tf.convert_to_tensor(substituted), None
         kernel = self._raw_kernel()
         if math.isinf(self.beta):
             # The divisor is exactly 1 and its gradient 0: the forward pass
@@ -104,12 +111,16 @@ class SpectralNormMixin:
                     tf.stop_gradient(kernel), self.power_iterations
                 )
                 self._update_u(u_new, training)
-            return kernel
+            return kernel, None
         sigma, u_new = self._sigma_and_u(kernel, self.power_iterations)
         if _is_true(training):
             self._update_u(u_new, training)
-        divisor = tf.maximum(1.0, sigma / self.beta)
-        return kernel / divisor
+        return kernel, 1.0 / tf.maximum(1.0, sigma / self.beta)
+
+    def _effective_kernel(self, training):
+        """The kernel applied in this forward pass (float32 or override)."""
+        kernel, scale = self._kernel_and_scale(training)
+        return kernel if scale is None else kernel * scale
 
     def _update_u(self, u_new, training):
         u_new = tf.stop_gradient(u_new)

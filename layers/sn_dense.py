@@ -1,9 +1,12 @@
 """SNDense: a Keras ``Dense`` layer with a spectrally-normalized kernel."""
 
+import math
+
 import keras
 import tensorflow as tf
 
 from layers import _sn_common
+from layers import override
 from layers import spectral
 
 
@@ -82,8 +85,39 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
         return spectral.dense_operator_norm(kernel, u=u, **kwargs)
 
     def call(self, inputs, training=None):
-        kernel = tf.cast(self._effective_kernel(training), self.compute_dtype)
-        x = keras.ops.matmul(inputs, kernel)
+        if self._fusable():
+            return self._fused_call(inputs, training)
+        kernel, scale = self._kernel_and_scale(training)
+        x = keras.ops.matmul(inputs, tf.cast(kernel, self.compute_dtype))
+        if scale is not None:
+            # (x W) / d instead of x (W / d): a batch x units product is
+            # cheaper than one over the kernel (and its gradient).
+            x = x * tf.cast(scale, self.compute_dtype)
+        if self.bias is not None:
+            x = keras.ops.add(x, tf.cast(self.bias.value, self.compute_dtype))
+        if self.activation is not None:
+            x = self.activation(x)
+        return x
+
+    def _fusable(self):
+        return (
+            self.power_iterations == 1
+            and not math.isinf(self.beta)
+            and override.get_kernel_override(self) is None
+        )
+
+    def _fused_call(self, inputs, training):
+        # One fused op for the power step, rescaling and its gradient.
+        flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
+        x, u_new = spectral.sn_dense_matmul(
+            flat, self._raw_kernel(), self.u.value, self.beta
+        )
+        if training is not None and training is not False:
+            self._update_u(u_new, training)
+        if inputs.shape.rank != 2:
+            x = tf.reshape(
+                x, tf.concat([tf.shape(inputs)[:-1], [self.units]], 0)
+            )
         if self.bias is not None:
             x = keras.ops.add(x, tf.cast(self.bias.value, self.compute_dtype))
         if self.activation is not None:

@@ -364,3 +364,74 @@ def conv_output_size(size, kernel_size, stride, padding, dilation):
         return math.ceil(size / stride)
     effective = (kernel_size - 1) * dilation + 1
     return max(0, math.ceil((size - effective + 1) / stride))
+
+
+def sn_dense_matmul(x, kernel, u, beta):
+    """``(x @ W) / max(1, sigma_hat / beta)`` with one fused power step.
+
+    Forward: one dense power-iteration step from ``u`` (as
+    ``dense_power_iteration``), then the output-scaled matmul. Backward: the
+    exact gradient of that composite (gradients flow through sigma_hat), with
+    the two rank-1 terms of d sigma_hat / dW folded into the main weight
+    gradient matmul, so no extra kernel-sized tensors are formed.
+
+    Args:
+        x: ``[batch, in]`` inputs (float32 or float16).
+        kernel: ``[in, out]`` float32 kernel.
+        u: ``[1, out]`` float32 power-iteration state.
+        beta: Python float > 0 (finite).
+
+    Returns:
+        ``(z, u_new)``: the ``[batch, out]`` output in ``x.dtype`` and the
+        float32 ``[1, out]`` vector to store (no gradient).
+
+    Reference:
+        Farnia et al. 2019, eq. 9 and App. B.
+    """
+    kernel = tf.convert_to_tensor(kernel)
+    u = tf.stop_gradient(tf.cast(u, tf.float32))
+
+    @tf.custom_gradient
+    def fused(x, kernel):
+        eps = NORM_EPSILON
+        v_raw = tf.matmul(u, kernel, transpose_b=True)
+        a = tf.sqrt(tf.reduce_sum(tf.square(v_raw)))
+        v = v_raw / (a + eps)
+        wv = tf.matmul(v, kernel)
+        r = tf.sqrt(tf.reduce_sum(tf.square(wv)))
+        u_new = wv / (r + eps)
+        sigma = tf.reduce_sum(wv * u_new)
+        t = sigma / beta
+        scale = 1.0 / tf.maximum(1.0, t)
+        xw = tf.matmul(x, tf.cast(kernel, x.dtype))
+        z = xw * tf.cast(scale, x.dtype)
+
+        def grad(gz, unused_gu):
+            del unused_gu
+            g_main = gz * tf.cast(scale, gz.dtype)
+            gx = tf.matmul(g_main, tf.cast(kernel, gz.dtype), transpose_b=True)
+            g_scale = tf.reduce_sum(tf.cast(gz * xw, tf.float32))
+            g_sigma = tf.where(t > 1.0, -g_scale * scale * scale / beta, 0.0)
+            g_wv = g_sigma * wv * (r + 2 * eps) / tf.square(r + eps)
+            g_v = tf.matmul(g_wv, kernel, transpose_b=True)
+            g_vraw = g_v / (a + eps) - v_raw * tf.reduce_sum(g_v * v_raw) / (
+                tf.maximum(a, eps) * tf.square(a + eps)
+            )
+            if x.dtype == tf.float32:
+                lhs = tf.concat([x, v, g_vraw], axis=0)
+                rhs = tf.concat([g_main, g_wv, u], axis=0)
+                g_kernel = tf.matmul(lhs, rhs, transpose_a=True)
+            else:
+                g_kernel = tf.cast(
+                    tf.matmul(x, g_main, transpose_a=True), tf.float32
+                )
+                g_kernel += tf.matmul(
+                    tf.concat([v, g_vraw], 0),
+                    tf.concat([g_wv, u], 0),
+                    transpose_a=True,
+                )
+            return gx, g_kernel
+
+        return (z, tf.stop_gradient(u_new)), grad
+
+    return fused(x, kernel)

@@ -1,11 +1,12 @@
 """layers.spectral against exact SVDs of explicitly built operator matrices."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from layers import spectral
+from tests.layer_contract import conv_operator_matrix
+from tests.layer_contract import pair as _pair
 
 # (H, W, C_in, C_out, kernel, strides, padding, dilation): strides 1/2/3,
 # both paddings, kernels 1..5 (and non-square), dilation 1/2, non-square
@@ -30,28 +31,6 @@ CONV_CASES = [
     (7, 6, 2, 2, (3, 2), (2, 1), "same", 1),
     (7, 6, 2, 2, (2, 4), (1, 3), "valid", 1),
 ]
-
-
-def _pair(x):
-    return (x, x) if isinstance(x, int) else tuple(x)
-
-
-def conv_operator_matrix(kernel, input_hwc, strides, padding, dilation):
-    """The explicit matrix of x -> conv(x, kernel) (rows: basis inputs).
-
-    Built by applying the Keras convolution (the op the layers run) to every
-    standard basis vector of one input example, in float64.
-    """
-    n = int(np.prod(input_hwc))
-    basis = np.eye(n, dtype=np.float64).reshape(n, *input_hwc)
-    out = keras.ops.conv(
-        tf.constant(basis),
-        tf.constant(np.asarray(kernel, np.float64)),
-        strides=_pair(strides),
-        padding=padding,
-        dilation_rate=_pair(dilation),
-    )
-    return np.asarray(out).reshape(n, -1)
 
 
 def top_singular_values(matrix, k=2):
@@ -202,3 +181,26 @@ def test_dense_operator_norm_rejects_bad_arguments():
         spectral.dense_operator_norm(np.ones((2, 2, 2)))
     with pytest.raises(ValueError, match="Received: iterations=-1"):
         spectral.dense_operator_norm(np.ones((2, 2)), iterations=-1)
+
+
+@pytest.mark.parametrize("beta", [0.3, 100.0])
+def test_fused_dense_matmul_matches_autodiff_of_the_composite(beta, rng):
+    x = tf.constant(rng.normal(size=(5, 6)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(6, 4)), tf.float32)
+    u = tf.constant(rng.normal(size=(1, 4)), tf.float32)
+    gz = tf.constant(rng.normal(size=(5, 4)), tf.float32)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([x, kernel])
+        z, u_new = spectral.sn_dense_matmul(x, kernel, u, beta)
+        sigma, u_ref = spectral.dense_power_iteration(kernel, u)
+        z_ref = x @ (kernel / tf.maximum(1.0, sigma / beta))
+        loss, loss_ref = tf.reduce_sum(z * gz), tf.reduce_sum(z_ref * gz)
+    np.testing.assert_allclose(z, z_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(u_new, u_ref, atol=1e-7)
+    for var in (x, kernel):
+        np.testing.assert_allclose(
+            tape.gradient(loss, var),
+            tape.gradient(loss_ref, var),
+            rtol=1e-4,
+            atol=1e-6,
+        )
