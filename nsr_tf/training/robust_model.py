@@ -148,6 +148,18 @@ class RobustModel(keras.Model):
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
+    def compile_from_config(self, config):
+        """Re-compiles from ``get_compile_config()`` when a model is loaded.
+
+        Keras skips this for models that override ``compile``; ours only adds
+        a default loss, so the saved compile config is replayed as is (the
+        optimizer's variables are created so its state can be restored).
+        """
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     # ------------------------------------------------------------------
     # Pieces of a step.
 
