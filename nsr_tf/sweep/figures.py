@@ -44,12 +44,8 @@ def norm_gains(model, x, *, batch_size=500) -> np.ndarray:
     """Per-example ||f(x)||_2 / ||x||_2 on logits (Fig. 2a)."""
     from nsr_tf.bounds import norm_gain
 
-    return np.concatenate(
-        [
-            np.asarray(norm_gain(model, x[i : i + batch_size]))
-            for i in range(0, len(x), batch_size)
-        ]
-    )
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(norm_gain(logits, x))
 
 
 @tf.function(reduce_retracing=True)
@@ -121,11 +117,18 @@ def fig2b(output_dir, row_keys, beta, x, y, path) -> str:
 
 
 def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
-    """Margins normalized by the capacity norm, true vs random labels."""
-    from nsr_tf.bounds import capacity_norm
+    """Margins normalized as the SN repository's Fig. 3, true vs random.
+
+    The normalizer is ``P * S`` (ERM) or ``P * (1 + sum prefix products) *
+    S`` (FGM/PGM), from the exact operator norms of each layer (see
+    ``nsr_tf.bounds.fig3_normalizer``); margins of adversarially trained
+    rows are taken on clean inputs here.
+    """
+    from nsr_tf.bounds import fig3_normalizer
+    from nsr_tf.bounds import layer_norms
     from nsr_tf.bounds import margins
 
-    training = row_key.split("/")[-1].split("_")[0]
+    adversarial = row_key.split("/")[-1] != "erm"
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for directory, labels, name in (
         (true_dir, y, "true"),
@@ -136,7 +139,7 @@ def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
                 continue
             model = load_run_model(directory, record)
             logits = model.predict(x, verbose=0, batch_size=500)
-            phi = capacity_norm(model, kind=training)
+            phi = fig3_normalizer(*layer_norms(model), adversarial=adversarial)
             _hist(
                 ax,
                 np.asarray(margins(logits, labels)) / phi,

@@ -97,6 +97,7 @@ def _train(name, x, y, budget, output_dir, seed):
         data_lib.to_dataset(x, y, batch_size=budget.batch_size, seed=seed),
         epochs=budget.epochs,
         verbose=2,
+        shuffle=False,  # the dataset reshuffles every epoch itself
     )
     robust.save(os.path.join(output_dir, name, "model.keras"))
     return robust, history.history

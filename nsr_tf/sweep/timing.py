@@ -38,9 +38,9 @@ def _compiled(model, row, c2):
 def time_fit(robust, x, y, *, epochs: int, batch_size: int) -> float:
     """Seconds of ``fit`` for ``epochs`` epochs, after a 1-step warm-up."""
     dataset = data_lib.to_dataset(x, y, batch_size=batch_size, seed=0)
-    robust.fit(dataset.take(1), epochs=1, verbose=0)
+    robust.fit(dataset.take(1), epochs=1, verbose=0, shuffle=False)
     start = time.perf_counter()
-    robust.fit(dataset, epochs=epochs, verbose=0)
+    robust.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
     return time.perf_counter() - start
 
 
