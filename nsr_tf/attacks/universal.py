@@ -40,7 +40,7 @@ def _build_universal(fwd, loss_fn, want_x, want_w, relative, rand_init):
                     xa, yb[b], ws, loss_fn, want_x, want_w, mask=mask[b]
                 )
                 if want_x:
-                    xa = J._sign_step(xa, gx, ax, x0, eps_x)
+                    xa = J.box_step(xa, gx, ax, x0, eps_x)
                     xa = C.clip_range(xa, cmin, cmax)
                 if want_w:
                     acc = [a + g for a, g in zip(acc, gw, strict=True)]
@@ -52,8 +52,8 @@ def _build_universal(fwd, loss_fn, want_x, want_w, relative, rand_init):
             x_adv = tf.reshape(out.stack(), tf.shape(xb))
             if want_w:
                 ws = [
-                    J._sign_step(w, g, tf.cast(aw, w.dtype), b, r)
-                    for w, g, b, r in zip(ws, acc, base, radii, strict=True)
+                    J.box_step(w, g, aw, b, eps_w, relative)
+                    for w, g, b in zip(ws, acc, base, strict=True)
                 ]
             return i + 1, x_adv, ws
 

@@ -1,0 +1,203 @@
+"""Benchmark: our PGD-15 and joint PGD-100 against their compute floors and
+against the Adversarial Robustness Toolbox (ART) TF2 PGD.
+
+Not a test. Side by side in one run, for the SN paper's MNIST 2-layer ELU MLP
+(784-512-512-10) and CIFAR mini-AlexNet (28x28x3), both from
+``nsr_tf.models.build`` with beta=inf, batch 128, random inputs:
+
+* ``pgd15``: ``nsr_tf.attacks.pgd`` (l_inf, 15 steps, y=None: one clean
+  forward + 15 forward+backward passes) vs the floor of 16 forward+backward
+  passes w.r.t. the inputs in a plain compiled ``tf.while_loop``;
+* ``joint100``: ``nsr_tf.attacks.joint_pgd`` (100 steps, y=None) vs the floor
+  of 101 forward+backward passes w.r.t. inputs and kernels;
+* ``art_pgd15``: ART's ``ProjectedGradientDescent`` on a
+  ``TensorFlowV2Classifier`` (15 steps, same eps/step, no random init), if
+  ``adversarial-robustness-toolbox`` is installed (a bench dependency only).
+
+Usage:
+    python benchmarks/bench_attacks.py [--repeats 5] [--joint-repeats 3]
+        [--models mlp2,alexnet] [--threads 2]
+
+Times: one warm-up (compile) call each, then ``repeats`` interleaved calls
+(the machine is shared); medians and minima are reported.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from nsr_tf import attacks  # noqa: E402
+from nsr_tf import models  # noqa: E402
+from nsr_tf import perturb  # noqa: E402
+
+SHAPES = {"mlp2": (28, 28, 1), "alexnet": (28, 28, 3)}
+EPS = 0.1
+BATCH = 128
+
+
+def _ce(y, logits):
+    return tf.reduce_sum(
+        tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+    )
+
+
+def input_floor(model):
+    """n forward+backward passes w.r.t. the inputs (labels given)."""
+
+    @tf.function
+    def run(x, y, n):
+        def body(i, xc):
+            with tf.GradientTape() as tape:
+                tape.watch(xc)
+                loss = _ce(y, model(xc, training=False))
+            g = tape.gradient(loss, xc)
+            return i + 1, xc + 1e-12 * tf.sign(g)
+
+        return tf.while_loop(lambda i, _: i < n, body, (0, x))[1]
+
+    return run
+
+
+def joint_floor(model):
+    """n forward+backward passes w.r.t. the inputs and every kernel."""
+    kernels = [t.variable for t in perturb.weight_targets(model)]
+
+    @tf.function
+    def run(x, y, n):
+        def body(i, xc, s):
+            with tf.GradientTape() as tape:
+                tape.watch(xc)
+                loss = _ce(y, model(xc, training=False))
+            grads = tape.gradient(loss, [xc, *kernels])
+            s = s + tf.add_n([tf.reduce_sum(g) for g in grads[1:]])
+            return i + 1, xc + 1e-12 * tf.sign(grads[0]), s
+
+        return tf.while_loop(
+            lambda i, *_: i < n, body, (0, x, tf.constant(0.0))
+        )[1]
+
+    return run
+
+
+def interleaved(fns, repeats):
+    """Times every function ``repeats`` times, interleaved (ABAB...), so that
+    load from other processes hits all of them alike. Returns
+    {name: (median, min, runs)} after one warm-up (compile) call each."""
+    for fn in fns.values():
+        _materialize(fn())
+    runs = {k: [] for k in fns}
+    for r in range(repeats):
+        order = list(fns) if r % 2 == 0 else list(fns)[::-1]
+        for key in order:
+            start = time.perf_counter()
+            _materialize(fns[key]())
+            runs[key].append(time.perf_counter() - start)
+    return {k: (statistics.median(v), min(v), v) for k, v in runs.items()}
+
+
+def _materialize(out):
+    for t in tf.nest.flatten(out):
+        np.asarray(t)
+
+
+def art_pgd(model, x, n_classes=10):
+    try:
+        from art.attacks.evasion import ProjectedGradientDescent
+        from art.estimators.classification import TensorFlowV2Classifier
+    except ImportError:
+        return None
+    clf = TensorFlowV2Classifier(
+        model=model,
+        nb_classes=n_classes,
+        input_shape=tuple(x.shape[1:]),
+        loss_object=keras.losses.CategoricalCrossentropy(from_logits=True),
+    )
+    attack = ProjectedGradientDescent(
+        clf,
+        norm=np.inf,
+        eps=EPS,
+        eps_step=2 * EPS / 15,
+        max_iter=15,
+        num_random_init=0,
+        batch_size=BATCH,
+        verbose=False,
+    )
+    return lambda: attack.generate(x)
+
+
+def bench_model(name, repeats, joint_repeats):
+    keras.utils.set_random_seed(0)
+    model = models.build(name, input_shape=SHAPES[name])
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (BATCH, *SHAPES[name])).astype(np.float32)
+    xt = tf.constant(x)
+    y = tf.argmax(model(xt, training=False), axis=-1)
+    floor, jfloor = input_floor(model), joint_floor(model)
+    group = {
+        "floor16": lambda: floor(xt, y, tf.constant(16)),
+        "pgd15": lambda: attacks.pgd(
+            model, xt, EPS, norm=np.inf, steps=15, step_size=2 * EPS / 15
+        ),
+    }
+    art = art_pgd(model, x)
+    if art is not None:
+        group["art_pgd15"] = art
+    rows = interleaved(group, repeats)
+    rows.update(
+        interleaved(
+            {
+                "floor101": lambda: jfloor(xt, y, tf.constant(101)),
+                "joint100": lambda: attacks.joint_pgd(
+                    model, xt, None, eps_x=EPS, eps_w=0.01
+                ),
+            },
+            joint_repeats,
+        )
+    )
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--joint-repeats", type=int, default=5)
+    p.add_argument("--models", default="mlp2,alexnet")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    print(
+        f"TF {tf.__version__}, Keras {keras.__version__}, batch {BATCH}, "
+        f"threads {args.threads}, devices "
+        f"{[d.device_type for d in tf.config.list_physical_devices()]}"
+    )
+    for name in args.models.split(","):
+        rows = bench_model(name, args.repeats, args.joint_repeats)
+        print(f"\n## {name}: seconds per batch of {BATCH}")
+        print("| run | median | min | median / floor | min / floor | runs |")
+        print("|---|---|---|---|---|---|")
+        for key, (med, low, runs) in rows.items():
+            ref = "floor101" if key in ("joint100", "floor101") else "floor16"
+            print(
+                f"| {key} | {med:.4f} | {low:.4f} | "
+                f"{med / rows[ref][0]:.3f} | {low / rows[ref][1]:.3f} | "
+                f"{', '.join(f'{t:.3f}' for t in runs)} |"
+            )
+        if "art_pgd15" in rows:
+            print(
+                "ART / ours (median): "
+                f"{rows['art_pgd15'][0] / rows['pgd15'][0]:.2f}x"
+            )
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
