@@ -217,7 +217,7 @@ _DISTRIBUTED = textwrap.dedent(
 def test_mirrored_strategy_matches_single_device():
     """2 logical CPUs (configured before TF starts, so in a subprocess):
     the same steps give the same weights and losses as on one device."""
-    configs = {k: CONFIGS[k] for k in ("pgm", "at_beta", "jiwp")}
+    configs = {k: CONFIGS[k] for k in ("pgm", "at_beta")}
     env = {
         **os.environ,
         "TF_CPP_MIN_LOG_LEVEL": "3",

@@ -84,7 +84,7 @@ def test_mode_updates_u_once_per_step_and_the_loss_falls(mode, data):
         assert np.max(np.abs(once - twice)) > 1e-3  # the check can fail
         np.testing.assert_allclose(layer.u.numpy(), once, atol=2e-5)
 
-    history = model.fit(x, y, batch_size=32, epochs=4, verbose=0).history
+    history = model.fit(x, y, batch_size=32, epochs=3, verbose=0).history
     after = model.evaluate(x, y, batch_size=128, verbose=0, return_dict=True)
     assert np.all(np.isfinite(history["loss"]))
     assert after["loss"] < 0.8 * before["loss"], (before, after)
@@ -96,7 +96,7 @@ def test_mode_updates_u_once_per_step_and_the_loss_falls(mode, data):
     assert set(history) == expected
 
 
-@pytest.mark.parametrize("mode", ["pgm", "jiwp", "joint_at"])
+@pytest.mark.parametrize("mode", ["pgm", "joint_at"])
 def test_evaluate_and_predict_never_update_u(mode, data):
     x, y = data
     model = _robust(mode, sn_beta=1.5)
@@ -109,11 +109,20 @@ def test_evaluate_and_predict_never_update_u(mode, data):
         np.testing.assert_array_equal(layer.u.numpy(), u)
 
 
-def _trained_erm(x, y):
+@pytest.fixture(scope="module")
+def trained_erm():
+    """An ERM model and its data, shared (attacks only read it; beta=inf, so
+    the u updates of SGD(0) steps do not change its logits)."""
+    rng = np.random.default_rng(7)
+    centers = rng.normal(size=(NUM_CLASSES, 16))
+    y = rng.integers(0, NUM_CLASSES, 128)
+    x = centers[y] + 0.5 * rng.normal(size=(128, 16))
+    x, y = x.reshape((128, *SHAPE)).astype("float32"), y.astype("int64")
+    keras.utils.set_random_seed(7)
     model = _robust("erm")
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
     model.fit(x, y, batch_size=32, epochs=5, verbose=0)
-    return model
+    return model, x, y
 
 
 def _model_fn(model):
@@ -123,16 +132,17 @@ def _model_fn(model):
 @pytest.mark.parametrize(
     "mode, kwargs",
     [
-        ("fgm", dict(eps=1.0, norm=2)),
-        ("fgm", dict(eps=0.2, norm="inf")),
-        ("pgm", dict(eps=1.0, steps=4)),
-        ("wrm", dict(gamma=0.5, steps=4)),
-        ("at", dict(eps=0.2, steps=4)),
+        ("fgm", dict(eps=2.0, norm=2)),
+        ("fgm", dict(eps=0.5, norm="inf")),
+        ("pgm", dict(eps=2.0, steps=4)),
+        ("wrm", dict(gamma=0.05, steps=4)),
+        ("at", dict(eps=0.5, steps=4)),
     ],
 )
-def test_adversarial_accuracy_uses_the_configured_attack(mode, kwargs, data):
-    x, y = data
-    erm = _trained_erm(x, y)
+def test_adversarial_accuracy_uses_the_configured_attack(
+    mode, kwargs, trained_erm
+):
+    erm, x, y = trained_erm
     config = RobustConfig(mode=mode, **kwargs)
     model = robustify(erm, config)
     fn = _model_fn(model)
