@@ -1,4 +1,5 @@
-"""A small copy of Keras' private ``run_layer_test`` for our layers.
+"""Layer-test helpers: a copy of Keras' private ``run_layer_test`` and the
+explicit conv operator matrix used as the exact SVD reference.
 
 Checks output shape, weight counts, a ``get_config``/``from_config`` round
 trip (same config, same output with the same weights) and one ``fit`` step.
@@ -6,6 +7,7 @@ trip (same config, same output with the same weights) and one ``fit`` step.
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 
 def run_layer_test(
@@ -52,3 +54,25 @@ def run_layer_test(
     )
     assert np.isfinite(history.history["loss"][0])
     return layer
+
+
+def pair(x):
+    return (x, x) if isinstance(x, int) else tuple(x)
+
+
+def conv_operator_matrix(kernel, input_hwc, strides, padding, dilation):
+    """The explicit matrix of x -> conv(x, kernel) (rows: basis inputs).
+
+    Built by applying the Keras convolution (the op the layers run) to every
+    standard basis vector of one input example, in float64.
+    """
+    n = int(np.prod(input_hwc))
+    basis = np.eye(n, dtype=np.float64).reshape(n, *input_hwc)
+    out = keras.ops.conv(
+        tf.constant(basis),
+        tf.constant(np.asarray(kernel, np.float64)),
+        strides=pair(strides),
+        padding=padding,
+        dilation_rate=pair(dilation),
+    )
+    return np.asarray(out).reshape(n, -1)
