@@ -173,35 +173,42 @@ def test_conv_bias_matches_unrolled_reference(variant, with_bias, rng):
         )
 
 
-def test_dense_bias_matches_reference(rng):
+@pytest.mark.parametrize(
+    "eps_w", [[0.05, 0.05, 0.05], [0.0, 0.05, 0.0], [0.0, 0.0, 0.0]]
+)
+def test_dense_bias_matches_reference(eps_w, rng):
     kernels = [rng.normal(size=s) for s in [(4, 5), (5, 3), (3, 3)]]
     bias = [rng.normal(size=5), None, rng.normal(size=3)]
     x = rng.normal(size=(3, 4))
+    y = np.array([0, 2, 1])
     for variant in ("sound", "interval"):
-        _, zeta = bounds.pairwise_tau_zeta(
-            kernels,
-            x,
+        kwargs = dict(
             eps_x=0.1,
-            eps_w=0.05,
+            eps_w=eps_w,
             eps_b=[0.02, 0.3, 0.04],
             biases=bias,
             variant=variant,
         )
+        tau, zeta = bounds.pairwise_tau_zeta(kernels, x, **kwargs)
+        pen_tau, pen_zeta = bounds.margin_penalty(kernels, x, y, **kwargs)
         mats = [k.T for k in kernels]
         sups = [np.ones_like(m) for m in mats]
         bs = [bias[0], np.zeros(3), bias[2]]
         for b in range(3):
-            _, ref = ref_bounds(
-                mats,
-                sups,
-                bs,
-                x[b],
-                0.1,
-                [0.05] * 3,
-                [0.02, 0.0, 0.04],
-                variant,
+            ref_tau, ref = ref_bounds(
+                mats, sups, bs, x[b], 0.1, eps_w, [0.02, 0.0, 0.04], variant
             )
-            np.testing.assert_allclose(zeta.numpy()[b], ref, rtol=1e-9)
+            np.testing.assert_allclose(tau.numpy(), ref_tau, rtol=1e-9)
+            np.testing.assert_allclose(
+                zeta.numpy()[b], ref, rtol=1e-9, atol=1e-12
+            )
+            others = [c for c in range(3) if c != y[b]]
+            np.testing.assert_allclose(
+                pen_zeta.numpy()[b], ref[others, y[b]].max(), rtol=1e-9
+            )
+            np.testing.assert_allclose(
+                pen_tau.numpy()[b], ref_tau[others, y[b]].max(), rtol=1e-9
+            )
 
 
 def test_conv_interval_never_looser_than_sound(rng):

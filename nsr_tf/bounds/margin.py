@@ -229,55 +229,96 @@ def _relu(t):
     return tf.nn.relu(t)
 
 
-def _add_bias(z, layer, shift):
-    if layer.bias is not None:
-        z = z + layer.bias
-    return z + shift
+def _is_zero(c):
+    return isinstance(c, float) and c == 0.0
 
 
-def _hidden_bounds(layers, x, z1, eps_w, eps_b, variant, h_last=None):
+def _add(t, c):
+    """``t + c``, skipping the op when ``c`` is the Python number 0."""
+    return t if _is_zero(c) else t + c
+
+
+def _scale(c, t):
+    """``c * t`` for a Python or tensor scalar ``c``; None when ``c == 0``."""
+    return None if _is_zero(c) else c * t
+
+
+def _sum_terms(*terms):
+    """Sum of the terms, dropping None and Python zeros (0.0 if none left)."""
+    terms = [t for t in terms if t is not None and not _is_zero(t)]
+    if not terms:
+        return 0.0
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def _field_l1(layer, v):
+    """Per-output receptive-field l1 of ``v >= 0``, broadcastable, and its
+    per-example max ``(B,)``."""
+    if layer.kind == "dense":
+        total = tf.reduce_sum(aff.flatten(v), axis=1)
+        return total[:, None], total
+    field = aff.patch_l1(layer, v)
+    return field, aff.batch_max(field)
+
+
+def _bias_radius(layer, eb):
+    return eb if layer.bias is not None else 0.0
+
+
+def _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant, h_last=None):
     """Bounds on the perturbed last hidden layer at the clean input.
 
     Returns:
         ``(e, u, l, h)``: ``e`` (B,) bounds ``||hhat^{L-1} - h^{L-1}||_inf``
-        (for "paper"/"lemma": the bracket of eq. 22 without the last term);
-        ``u`` (B, n) upper bound of ``hhat^{L-1}`` (``h^{L-1*}``); ``l`` and
-        ``h`` (interval only; else None): lower bound and clean value.
+        (for "paper"/"lemma": the bracket of eq. 22 without the last term;
+        None for "interval"); ``u`` (B, n) upper bound of ``hhat^{L-1}``
+        (``h^{L-1*}``); ``l`` and ``h`` (interval only; else None): lower
+        bound and clean value.
     """
     first = layers[0]
-    p1 = aff.patch_l1(first, tf.abs(x))
-    shift = eps_w[0] * p1 + (eps_b[0] if first.bias is not None else 0.0)
-    e = eps_w[0] * aff.batch_max(p1)
-    if first.bias is not None:
-        e = e + eps_b[0]
-    u = _relu(z1 + shift)
+    eb = _bias_radius(first, eps_b[0])
+    field, field_max = _field_l1(first, tf.abs(x))
+    shift = _sum_terms(_scale(eps_w[0], field), eb)
+    e = _sum_terms(_scale(eps_w[0], field_max), eb)
+    if not isinstance(e, (tf.Tensor, tf.Variable)):  # eps_1 = 0
+        e = _add(tf.zeros_like(field_max), e)
+    u = _relu(_add(z1, shift))
     interval = variant == "interval"
     if interval:
-        lo = _relu(z1 - shift)
+        lo = _relu(z1 - shift) if not _is_zero(shift) else _relu(z1)
         h = _relu(z1) if h_last is None else None
     for m in range(1, len(layers) - 1):
         layer, ew = layers[m], eps_w[m]
-        eb = eps_b[m] if layer.bias is not None else 0.0
+        eb = _bias_radius(layer, eps_b[m])
         kernel = layer.kernel
         if interval:
             base = aff.linear(layer, lo)
             if layer.bias is not None:
                 base = base + layer.bias
-            spread = ew * aff.patch_l1(layer, lo) + eb
+            spread = _sum_terms(_scale(ew, _field_l1(layer, lo)[0]), eb)
             width = u - lo
-            up = base + spread + aff.linear(layer, width, _relu(kernel + ew))
-            dn = base - spread - aff.linear(layer, width, _relu(ew - kernel))
+            up = _add(base, spread) + aff.linear(
+                layer, width, _relu(kernel + ew)
+            )
+            dn = base - spread if not _is_zero(spread) else base
+            dn = dn - aff.linear(layer, width, _relu(ew - kernel))
             u, lo = _relu(up), _relu(dn)
             if h is not None:
                 h = _relu(aff.affine(layer, h))
             continue
-        e = (
-            aff.inf_norm(layer) * e
-            + ew * aff.batch_max(aff.patch_l1(layer, u))
-            + eb
-        )
-        star = _relu(kernel + ew) if variant == "sound" else kernel + ew
-        u = _relu(_add_bias(aff.linear(layer, u, star), layer, eb))
+        e = _sum_terms(norms[m] * e, _scale(ew, _field_l1(layer, u)[1]), eb)
+        star = kernel + ew if not _is_zero(ew) else kernel
+        if variant == "sound" and not _is_zero(ew):
+            star = _relu(star)
+        elif variant == "sound":
+            star = _relu(kernel)
+        z = aff.linear(layer, u, star)
+        if layer.bias is not None:
+            z = z + layer.bias
+        u = _relu(_add(z, eb))
     if variant in ("paper", "lemma") and len(layers) == 2:
         # Printed form for L = 2: eps_{L-1}||h^{L-2*}||_1 = eps_1||x||_1
         # repeats the first term (valid, looser).
@@ -286,14 +327,18 @@ def _hidden_bounds(layers, x, z1, eps_w, eps_b, variant, h_last=None):
     if not interval:
         return e, u, None, None
     h = h_last if h is None else h
-    return e, u, aff.flatten(lo), aff.flatten(h)
+    return None, u, aff.flatten(lo), aff.flatten(h)
 
 
-def _tau_factors(layers, eps_w):
+def _inf_norms(layers):
+    return [aff.inf_norm(layer) for layer in layers[:-1]]
+
+
+def _tau_factors(layers, norms, eps_w):
     """``P = prod_{m<L} (N_m + d_m eps_m)`` and ``2 d_L eps_L`` (eq. 21)."""
     prod = None
-    for layer, ew in zip(layers[:-1], eps_w[:-1], strict=True):
-        factor = aff.inf_norm(layer) + aff.fan_in(layer) * ew
+    for layer, norm, ew in zip(layers[:-1], norms, eps_w[:-1], strict=True):
+        factor = _add(norm, aff.fan_in(layer) * ew)
         prod = factor if prod is None else prod * factor
     return prod, 2.0 * aff.fan_in(layers[-1]) * eps_w[-1]
 
@@ -358,12 +403,13 @@ def pairwise_tau_zeta(
         kernels, x, eps_x, eps_w, variant, biases, eps_b
     )
     z1 = aff.affine(layers[0], x)
-    e, u, lo, h = _hidden_bounds(layers, x, z1, eps_w, eps_b, variant)
+    norms = _inf_norms(layers)
+    e, u, lo, h = _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant)
     last = layers[-1].kernel
     dist = _row_distances(last)
     k = tf.shape(dist)[0]
     offdiag = 1.0 - tf.eye(k, dtype=dist.dtype)
-    prod, last_w = _tau_factors(layers, eps_w)
+    prod, last_w = _tau_factors(layers, norms, eps_w)
     tau = eps_x * (dist + last_w) * prod * offdiag
     bias_term = _last_bias_term(layers, eps_b)
     l1u = tf.reduce_sum(u, axis=1)[:, None, None]
@@ -398,7 +444,10 @@ def _labels(y, k):
 
 
 def _penalty(layers, x, y, z1, eps_x, eps_w, eps_b, variant, h_last=None):
-    e, u, lo, h = _hidden_bounds(layers, x, z1, eps_w, eps_b, variant, h_last)
+    norms = _inf_norms(layers)
+    e, u, lo, h = _hidden_bounds(
+        layers, norms, x, z1, eps_w, eps_b, variant, h_last
+    )
     last = layers[-1].kernel
     k = int(last.shape[-1])
     if k < 2:
@@ -407,30 +456,39 @@ def _penalty(layers, x, y, z1, eps_x, eps_w, eps_b, variant, h_last=None):
         )
     y = _labels(y, k)
     dtype = last.dtype
-    not_y = tf.logical_not(tf.cast(tf.one_hot(y, k), tf.bool))
-    dist = _row_distances(last)
-    masked = tf.where(tf.eye(k, dtype=tf.bool), tf.cast(-1.0, dtype), dist)
-    dist_y = tf.gather(tf.reduce_max(masked, axis=0), y)
-    prod, last_w = _tau_factors(layers, eps_w)
-    tau = eps_x * (dist_y + last_w) * prod
+    # D >= 0 with a zero diagonal, so the max over y' != y is the column max.
+    dist_y = tf.gather(tf.reduce_max(_row_distances(last), axis=0), y)
+    if _is_zero(eps_x):
+        tau = tf.zeros_like(dist_y)
+    else:
+        prod, last_w = _tau_factors(layers, norms, eps_w)
+        tau = eps_x * _add(dist_y, last_w) * prod
     bias_term = _last_bias_term(layers, eps_b)
     l1u = tf.reduce_sum(u, axis=1)
     if variant == "interval":
+        # sum_r relu(t) u - relu(-t) l - delta h with t = delta + 2 eps_L
+        #   = (u - h) . delta + 2 eps_L ||u||_1 + sum_r relu(-t) (u - l),
+        # and (u - h) . delta = ((u - h) K^L)[k] - ((u - h) K^L)[y].
+        g = tf.matmul(u - h, last)
+        g = g - tf.gather(g, y[:, None], batch_dims=1)
         cols = tf.transpose(last)
-        delta = cols[None, :, :] - tf.gather(cols, y)[:, None, :]
-        t = delta + 2.0 * eps_w[-1]
-        per_class = (
-            tf.einsum("bkr,br->bk", _relu(t), u)
-            - tf.einsum("bkr,br->bk", _relu(-t), lo)
-            - tf.einsum("bkr,br->bk", delta, h)
+        t = _add(
+            cols[None, :, :] - tf.gather(cols, y)[:, None, :], 2.0 * eps_w[-1]
         )
+        per_class = _sum_terms(
+            g,
+            _scale(2.0 * eps_w[-1], l1u[:, None]),
+            tf.reduce_sum(_relu(-t) * (u - lo)[:, None, :], axis=2),
+        )
+        not_y = tf.not_equal(tf.range(k)[None, :], y[:, None])
         per_class = tf.where(not_y, per_class, tf.cast(dtype.min, dtype))
-        zeta = tf.reduce_max(per_class, axis=1) + bias_term
-    elif variant == "paper":
-        zeta = dist_y * (e + 2.0 * eps_w[-1] * l1u)
-    else:
-        zeta = dist_y * e + 2.0 * eps_w[-1] * l1u + bias_term
-    return tau, zeta
+        return tau, _add(tf.reduce_max(per_class, axis=1), bias_term)
+    last_term = _scale(2.0 * eps_w[-1], l1u)
+    if variant == "paper":
+        inner = _sum_terms(e, last_term)
+        return tau, dist_y * inner
+    zeta = _sum_terms(dist_y * e, last_term)
+    return tau, _add(zeta, bias_term)
 
 
 def margin_penalty(
