@@ -250,6 +250,35 @@ def to_dtype(value: Any, dtype: tf.DType) -> tf.Tensor:
     return tf.convert_to_tensor(np.asarray(value, dtype=dtype.as_numpy_dtype))
 
 
+def _pgd_step_impl(x_adv, grad, x0, eps, step_size, clip_min, clip_max, norm):
+    x_adv = x_adv + step_size * steepest_direction(grad, norm)
+    return clip_range(project(x_adv, x0, eps, norm), clip_min, clip_max)
+
+
+# Step, projection and clip fused into one XLA kernel: as separate ops they
+# cost several percent of a small model's forward+backward pass on CPU.
+_pgd_step_fused = tf.function(_pgd_step_impl, jit_compile=True)
+
+
+def pgd_step(
+    x_adv: tf.Tensor,
+    grad: tf.Tensor,
+    x0: tf.Tensor,
+    eps: tf.Tensor,
+    step_size: tf.Tensor,
+    clip_min: tf.Tensor | None,
+    clip_max: tf.Tensor | None,
+    norm: float,
+) -> tf.Tensor:
+    """One PGD step: normalized step, projection onto the ball, data clip.
+
+    Reference: spec/sn_paper.md section 4 (PGM step and projection).
+    """
+    return _pgd_step_fused(
+        x_adv, grad, x0, eps, step_size, clip_min, clip_max, norm
+    )
+
+
 def optional_tensor(value: Any, dtype: tf.DType) -> tf.Tensor | None:
     return None if value is None else to_dtype(value, dtype)
 

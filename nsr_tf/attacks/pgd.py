@@ -58,9 +58,9 @@ def _build(norm: float, loss_fn: Callable, rand_init: bool) -> Callable:
 
             def body(i, x_adv):
                 g = C.input_gradient(model_fn, x_adv, labels, loss_fn)
-                x_adv = x_adv + step_size * C.steepest_direction(g, norm)
-                x_adv = C.project(x_adv, x, eps, norm)
-                return i + 1, C.clip_range(x_adv, clip_min, clip_max)
+                return i + 1, C.pgd_step(
+                    x_adv, g, x, eps, step_size, clip_min, clip_max, norm
+                )
 
             _, x_adv = tf.while_loop(
                 lambda i, _: i < steps, body, (tf.constant(0), x_adv)
