@@ -99,6 +99,7 @@ def _train(name, x, y, budget, output_dir, seed):
         verbose=2,
         shuffle=False,  # the dataset reshuffles every epoch itself
     )
+    os.makedirs(os.path.join(output_dir, name), exist_ok=True)
     robust.save(os.path.join(output_dir, name, "model.keras"))
     return robust, history.history
 
