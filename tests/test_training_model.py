@@ -162,12 +162,15 @@ def test_adversarial_accuracy_uses_the_configured_attack(
     assert want_adv < want_clean - 0.05  # the attack does bite
 
     # Training metrics (SGD with lr 0 keeps the weights) and evaluate agree.
+    # The compiled step and the eager reference may round differently, which
+    # can flip one example sitting on a decision boundary: allow one.
+    one = 1.0 / len(y) + 1e-6
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     hist = model.fit(x, y, batch_size=128, epochs=1, verbose=0).history
-    assert hist["adv_accuracy"][0] == pytest.approx(want_adv, abs=1e-6)
+    assert hist["adv_accuracy"][0] == pytest.approx(want_adv, abs=one)
     assert hist["clean_accuracy"][0] == pytest.approx(want_clean, abs=1e-6)
     result = model.evaluate(x, y, batch_size=128, verbose=0, return_dict=True)
-    assert result["adv_accuracy"] == pytest.approx(want_adv, abs=1e-6)
+    assert result["adv_accuracy"] == pytest.approx(want_adv, abs=one)
 
 
 def _np_ce(logits, y):

@@ -39,15 +39,10 @@ def _replica_unscale(value):
     return value
 
 
-def _int_labels(y, logits):
-    """Integer class labels from sparse or one-hot ``y``."""
+def _int_labels(y):
+    """Integer class labels from sparse ``(B,)``/``(B, 1)`` or one-hot ``y``."""
     y = tf.convert_to_tensor(y)
-    if (
-        y.shape.rank is not None
-        and y.shape.rank == logits.shape.rank
-        and y.shape[-1] is not None
-        and y.shape[-1] > 1
-    ):
+    if y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1:
         return tf.argmax(y, axis=-1)
     return tf.cast(tf.reshape(y, [-1]), tf.int64)
 
@@ -169,7 +164,7 @@ class RobustModel(keras.Model):
     def _attack_labels(self, y, clean_logits):
         if self._robust_config.labels == "predicted":
             return tf.argmax(clean_logits, axis=-1)
-        return _int_labels(y, clean_logits)
+        return _int_labels(y)
 
     def _input_attack(self, x, labels):
         """Adversarial inputs of the configured attack (reads SN state)."""
@@ -256,41 +251,46 @@ class RobustModel(keras.Model):
         )
         return tf.cast(tau, tf.float32), tf.cast(zeta, tf.float32)
 
-    def _robust_forward(self, x, y, training):
-        """Runs the attack of one step and returns its final forward pass.
+    def _forward(self, x, y, sample_weight, training):
+        """The whole forward computation of one step (run under the tape).
 
-        Everything here calls the model with ``training=False``; the returned
-        ``forward`` closure is the step's single call with ``training`` (for
-        ``joint_at`` the clean pass is, since the perturbed pass substitutes
-        the SN kernels and so cannot update ``u``).
+        The attacks call the model with ``training=False``; exactly one model
+        call uses ``training``: the pass the loss is taken on, except for
+        ``joint_at``, whose perturbed pass substitutes every SN kernel (which
+        never updates ``u``), so its clean pass carries ``training``. Ops
+        recorded by the tape but off the loss's gradient path (the attack
+        loops, which end in ``stop_gradient``) cost nothing at run time in a
+        compiled step.
+
+        For ``at_beta`` with the penalty at the clean input, the clean logits
+        and eq. 23's tau/zeta come from one shared pass
+        (``bounds.forward_with_margin_penalty_from_model``: the effective
+        kernels, i.e. the ``training=False`` forward), so the penalty costs
+        little more than its backward pass.
 
         Returns:
-            (forward, x_used, clean_logits or None): ``forward()`` gives the
-            logits the loss is taken on (at the adversarial input, and for
-            ``joint_at`` at the perturbed weights).
+            dict with ``y_pred`` (logits the loss is taken on), ``clean``
+            (clean logits or None), ``loss`` (replica-scaled objective),
+            ``tau`` and ``zeta`` (per-example or None).
         """
         cfg = self._robust_config
-        clean_logits = None
-        x_used = x
-        if cfg.uses_input_attack or cfg.mode == "joint_at":
-            # joint_at's final pass substitutes every SN kernel, which never
-            # updates u, so its clean pass is the step's training=True call.
+        labels = None if y is None else _int_labels(y)
+        clean = tau = zeta = None
+        if cfg.mode == "at_beta" and cfg.penalty_input == "clean":
+            clean, tau, zeta = self._shared_clean_and_penalty(x, labels)
+        elif cfg.uses_input_attack or cfg.mode == "joint_at":
             clean_training = training if cfg.mode == "joint_at" else False
-            clean_logits = self(x, training=clean_training)
-            labels = self._attack_labels(y, clean_logits)
-            if cfg.mode == "joint_at":
-                x_used, deltas = self._joint_attack(x, labels)
-                return (
-                    lambda: self._perturbed_forward(x_used, deltas, training),
-                    x_used,
-                    clean_logits,
-                )
-            x_used = self._input_attack(x, labels)
-        return (lambda: self(x_used, training=training), x_used, clean_logits)
-
-    def _objective(self, x, x_used, y, y_pred, sample_weight, training):
-        """Classification loss plus the eq. 23 penalty (replica-scaled)."""
-        cfg = self._robust_config
+            clean = self(x, training=clean_training)
+        x_used = x
+        if cfg.mode == "joint_at":
+            attack_labels = self._attack_labels(y, tf.stop_gradient(clean))
+            x_used, deltas = self._joint_attack(x, attack_labels)
+            y_pred = self._perturbed_forward(x_used, deltas, training)
+        else:
+            if cfg.uses_input_attack:
+                attack_labels = self._attack_labels(y, tf.stop_gradient(clean))
+                x_used = self._input_attack(x, attack_labels)
+            y_pred = self(x_used, training=training)
         loss = self.compute_loss(
             x=x_used,
             y=y,
@@ -299,30 +299,57 @@ class RobustModel(keras.Model):
             training=training,
         )
         loss = tf.cast(loss, tf.float32)
-        tau = zeta = None
-        if cfg.uses_bounds:
+        if cfg.uses_bounds and tau is None:
             x_pen = x_used if cfg.penalty_input == "adversarial" else x
-            tau, zeta = self._penalty_terms(x_pen, _int_labels(y, y_pred))
-            if cfg.uses_penalty:
-                penalty = _batch_mean(
-                    cfg.alpha * tau + cfg.beta * zeta, sample_weight
-                )
-                loss = loss + _replica_scale(penalty)
-        return loss, tau, zeta
+            tau, zeta = self._penalty_terms(x_pen, labels)
+        if cfg.uses_penalty:
+            penalty = _batch_mean(
+                cfg.alpha * tau + cfg.beta * zeta, sample_weight
+            )
+            loss = loss + _replica_scale(penalty)
+        return {
+            "y_pred": y_pred,
+            "clean": clean,
+            "loss": loss,
+            "tau": tau,
+            "zeta": zeta,
+        }
 
-    def _update_trackers(self, y, y_pred, clean_logits, tau, zeta, sw):
+    def _shared_clean_and_penalty(self, x, labels):
+        from nsr_tf import bounds
+
+        cfg = self._robust_config
+        clean, tau, zeta = bounds.forward_with_margin_penalty_from_model(
+            self,
+            x,
+            labels,
+            eps_x=cfg.eps_x,
+            eps_w=cfg.eps_w,
+            variant=cfg.variant,
+        )
+        return clean, tf.cast(tau, tf.float32), tf.cast(zeta, tf.float32)
+
+    def _update_trackers(self, y, out, sample_weight):
+        labels = _int_labels(y)
+
         def accuracy(logits):
-            hit = tf.equal(tf.argmax(logits, axis=-1), _int_labels(y, logits))
+            hit = tf.equal(tf.argmax(logits, axis=-1), labels)
             return tf.cast(hit, tf.float32)
 
-        if clean_logits is None:
-            self.clean_accuracy_tracker.update_state(accuracy(y_pred), sw)
+        if out["clean"] is None:
+            self.clean_accuracy_tracker.update_state(
+                accuracy(out["y_pred"]), sample_weight
+            )
         else:
-            self.clean_accuracy_tracker.update_state(accuracy(clean_logits), sw)
-            self.adv_accuracy_tracker.update_state(accuracy(y_pred), sw)
-        if tau is not None:
-            self.tau_tracker.update_state(tau, sw)
-            self.zeta_tracker.update_state(zeta, sw)
+            self.clean_accuracy_tracker.update_state(
+                accuracy(out["clean"]), sample_weight
+            )
+            self.adv_accuracy_tracker.update_state(
+                accuracy(out["y_pred"]), sample_weight
+            )
+        if out["tau"] is not None:
+            self.tau_tracker.update_state(out["tau"], sample_weight)
+            self.zeta_tracker.update_state(out["zeta"], sample_weight)
 
     def _track_loss(self, loss, x):
         batch = tf.shape(tf.nest.flatten(x)[0])[0]
@@ -336,35 +363,27 @@ class RobustModel(keras.Model):
     def train_step(self, data):
         """One robust step; see the module docstring for the SN contract."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        forward, x_used, clean_logits = self._robust_forward(
-            x, y, training=True
-        )
         with tf.GradientTape() as tape:
-            y_pred = forward()
-            loss, tau, zeta = self._objective(
-                x, x_used, y, y_pred, sample_weight, training=True
-            )
-            self._track_loss(loss, x)
-            scaled = self.optimizer.scale_loss(loss)
+            out = self._forward(x, y, sample_weight, training=True)
+            self._track_loss(out["loss"], x)
+            scaled = self.optimizer.scale_loss(out["loss"])
         variables = self.trainable_variables
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
-        self._update_trackers(y, y_pred, clean_logits, tau, zeta, sample_weight)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        self._update_trackers(y, out, sample_weight)
+        return self.compute_metrics(
+            x, y, out["y_pred"], sample_weight=sample_weight
+        )
 
     def test_step(self, data):
         """The training objective and metrics with ``training=False``."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        forward, x_used, clean_logits = self._robust_forward(
-            x, y, training=False
+        out = self._forward(x, y, sample_weight, training=False)
+        self._track_loss(out["loss"], x)
+        self._update_trackers(y, out, sample_weight)
+        return self.compute_metrics(
+            x, y, out["y_pred"], sample_weight=sample_weight
         )
-        y_pred = forward()
-        loss, tau, zeta = self._objective(
-            x, x_used, y, y_pred, sample_weight, training=False
-        )
-        self._track_loss(loss, x)
-        self._update_trackers(y, y_pred, clean_logits, tau, zeta, sample_weight)
-        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
 
 def robustify(model: keras.Model, config=None, *, name=None) -> RobustModel:
