@@ -169,7 +169,6 @@ def fig4(random_dir, row_keys, path) -> str:
 
 def fig5(output_dir, row_key, attack_name, eps_grid, x, y, path) -> str:
     """Test error vs attack budget for each beta of a row."""
-    from nsr_tf import attacks
     from nsr_tf import evaluation
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -178,10 +177,9 @@ def fig5(output_dir, row_key, attack_name, eps_grid, x, y, path) -> str:
         fn = lambda t, m=model: m(t, training=False)  # noqa: E731
         errors = []
         for eps in eps_grid:
-            kwargs = _attack_kwargs(attack_name, eps)
-            attack = None if eps == 0 else getattr(attacks, kwargs.pop("fn"))
+            attack, kwargs = _setting(attack_name, eps).attack_call()
             acc = evaluation.robust_accuracy(
-                fn, (x, y), attack, progress=False, **(kwargs if attack else {})
+                fn, (x, y), attack, progress=False, **kwargs
             )
             errors.append(1.0 - acc)
         ax.plot(eps_grid, errors, marker="o", label=f"β={record['beta']}")
@@ -190,20 +188,15 @@ def fig5(output_dir, row_key, attack_name, eps_grid, x, y, path) -> str:
     return _save(fig, path)
 
 
-def _attack_kwargs(name: str, eps: float) -> dict:
+def _setting(name: str, eps: float) -> rows_lib.AttackSetting:
+    """Fig. 5's attack at budget ``eps`` (for WRM: e = 1 / (2 gamma))."""
+    if eps == 0:
+        return rows_lib.AttackSetting("erm")
     if name == "wrm":
-        return {"fn": "wrm", "gamma": 1.0 / (2.0 * eps) if eps else math.inf}
+        return rows_lib.AttackSetting("wrm", gamma=1.0 / (2.0 * eps))
     kind, norm = name.split("_")
     norm = 2.0 if norm == "l2" else math.inf
-    if kind == "fgm":
-        return {"fn": "fgm", "eps": eps, "norm": norm}
-    return {
-        "fn": "pgd",
-        "eps": eps,
-        "norm": norm,
-        "steps": 15,
-        "step_size": 2 * eps / 15,
-    }
+    return rows_lib.AttackSetting(kind, norm=norm, eps=eps)
 
 
 def fig6(table_json: str, path) -> str:

@@ -97,6 +97,25 @@ class AttackSetting:
     eps: float = 0.0
     gamma: float = 0.0
     steps: int = 15
+    step_size: float | None = None  # PGM step; None: 2 eps / steps
+
+    def attack_call(self) -> tuple:
+        """``(attack_fn, kwargs)`` of ``nsr_tf.attacks`` (None for ERM)."""
+        from nsr_tf import attacks
+
+        if self.mode == "erm":
+            return None, {}
+        if self.mode == "wrm":
+            return attacks.wrm, {"gamma": self.gamma, "steps": self.steps}
+        if self.mode == "fgm":
+            return attacks.fgm, {"eps": self.eps, "norm": self.norm}
+        size = self.step_size
+        return attacks.pgd, {
+            "eps": self.eps,
+            "norm": self.norm,
+            "steps": self.steps,
+            "step_size": 2 * self.eps / self.steps if size is None else size,
+        }
 
     def as_config_kwargs(self) -> dict:
         if self.mode == "erm":

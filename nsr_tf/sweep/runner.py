@@ -10,7 +10,6 @@ import time
 import keras
 import numpy as np
 
-from nsr_tf import attacks
 from nsr_tf import data as data_lib
 from nsr_tf import evaluation
 from nsr_tf import export
@@ -90,29 +89,13 @@ def make_optimizer(kind: str):
     return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
 
 
-def attack_kwargs(setting) -> tuple:
-    """``(attack, kwargs)`` of a row's training attack (None: clean)."""
-    if setting.mode == "erm":
-        return None, {}
-    if setting.mode == "wrm":
-        return attacks.wrm, {"gamma": setting.gamma, "steps": setting.steps}
-    if setting.mode == "fgm":
-        return attacks.fgm, {"eps": setting.eps, "norm": setting.norm}
-    return attacks.pgd, {
-        "eps": setting.eps,
-        "norm": setting.norm,
-        "steps": setting.steps,
-        "step_size": 2 * setting.eps / setting.steps,
-    }
-
-
 def attack_accuracy(model, x, y, setting, *, batch_size=500) -> float:
     """Accuracy under the row's training attack (clean for ERM).
 
     As the SN paper evaluates Table 1: the attack starts from the model's
     own predictions, accuracy is measured against the true labels.
     """
-    attack, kwargs = attack_kwargs(setting)
+    attack, kwargs = setting.attack_call()
     return evaluation.robust_accuracy(
         model,
         (x, y),

@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from nsr_tf.sweep import rows as rows_lib
+
 ATTACKS = ("none", "fgm", "pgd", "wrm", "joint")
 
 
@@ -37,7 +39,6 @@ def evaluate_saved_model(
     Raises:
         ValueError: for an unknown attack name.
     """
-    from nsr_tf import attacks
     from nsr_tf import evaluation
     from nsr_tf import export
 
@@ -69,16 +70,10 @@ def evaluate_saved_model(
             "accuracy": np.asarray(acc).tolist(),
             "auc": float(auc),
         }
-    kwargs = {}
-    fn = None
-    if attack == "fgm":
-        fn, kwargs = attacks.fgm, {"eps": eps, "norm": norm}
-    elif attack == "pgd":
-        size = step_size if step_size is not None else 2 * eps / steps
-        fn = attacks.pgd
-        kwargs = {"eps": eps, "norm": norm, "steps": steps, "step_size": size}
-    elif attack == "wrm":
-        fn, kwargs = attacks.wrm, {"gamma": gamma, "steps": steps}
+    mode = {"none": "erm", "pgd": "pgm"}.get(attack, attack)
+    fn, kwargs = rows_lib.AttackSetting(
+        mode, norm=norm, eps=eps, gamma=gamma, steps=steps, step_size=step_size
+    ).attack_call()
     accuracy = evaluation.robust_accuracy(
         model,
         (x, y),
