@@ -14,9 +14,12 @@ step; the attacks, the clean-accuracy pass and ``evaluate`` call the model
 with ``training=False`` and only read ``u``.
 """
 
+import math
+
 import keras
 import tensorflow as tf
 
+from layers.override import kernel_override
 from nsr_tf.training.config import RobustConfig
 
 
@@ -58,6 +61,19 @@ def _batch_mean(values, sample_weight):
     if sample_weight is not None:
         values = values * tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
     return tf.reduce_mean(values)
+
+
+def _effective_kernel(layer):
+    """The kernel an SN layer applies, differentiable in its variable.
+
+    With ``beta=inf`` the divisor max(1, sigma/beta) is exactly 1, so this is
+    the raw kernel (skipping ``normalized_kernel()``'s power iteration and
+    its backward pass, which cost more than a forward+backward pass of the
+    NSR network itself); otherwise ``normalized_kernel()``.
+    """
+    if math.isinf(layer.beta):
+        return tf.convert_to_tensor(layer.kernel)
+    return layer.normalized_kernel()
 
 
 def _check_config(config):
@@ -228,7 +244,7 @@ class RobustModel(keras.Model):
         values = []
         for target, delta in zip(targets, deltas, strict=True):
             if target.layer is not None:
-                base = target.layer.normalized_kernel()
+                base = _effective_kernel(target.layer)
             else:
                 base = target.variable.value
             values.append(base + tf.cast(delta, base.dtype))
@@ -236,19 +252,42 @@ class RobustModel(keras.Model):
             self, x, targets, values, training=training
         )
 
+    def _unit_beta_kernels(self):
+        """``kernel_override`` mapping for the SN layers with ``beta=inf``.
+
+        Their effective kernel is the raw kernel; substituting it lets the
+        bounds read it without a power iteration. Used only around the
+        penalty computation (an override never updates ``u``).
+        """
+        return {
+            layer: _effective_kernel(layer)
+            for layer in self._sn_layers
+            if math.isinf(layer.beta)
+        }
+
+    @property
+    def _sn_layers(self):
+        return [
+            layer
+            for layer in self._flatten_layers(include_self=False)
+            if callable(getattr(layer, "normalized_kernel", None))
+            and hasattr(layer, "beta")
+        ]
+
     def _penalty_terms(self, x, labels):
         """Per-example (tau, zeta) of eq. 23 at the current kernels."""
         from nsr_tf import bounds
 
         cfg = self._robust_config
-        tau, zeta = bounds.margin_penalty_from_model(
-            self,
-            x,
-            labels,
-            eps_x=cfg.eps_x,
-            eps_w=cfg.eps_w,
-            variant=cfg.variant,
-        )
+        with kernel_override(self._unit_beta_kernels()):
+            tau, zeta = bounds.margin_penalty_from_model(
+                self,
+                x,
+                labels,
+                eps_x=cfg.eps_x,
+                eps_w=cfg.eps_w,
+                variant=cfg.variant,
+            )
         return tf.cast(tau, tf.float32), tf.cast(zeta, tf.float32)
 
     def _forward(self, x, y, sample_weight, training):
@@ -303,9 +342,14 @@ class RobustModel(keras.Model):
             x_pen = x_used if cfg.penalty_input == "adversarial" else x
             tau, zeta = self._penalty_terms(x_pen, labels)
         if cfg.uses_penalty:
-            penalty = _batch_mean(
-                cfg.alpha * tau + cfg.beta * zeta, sample_weight
-            )
+            # Terms with a zero coefficient are left out of the loss, so no
+            # backward pass is built through them (alpha = 0 in at_beta).
+            terms = [
+                coef * value
+                for coef, value in ((cfg.alpha, tau), (cfg.beta, zeta))
+                if coef > 0
+            ]
+            penalty = _batch_mean(tf.add_n(terms), sample_weight)
             loss = loss + _replica_scale(penalty)
         return {
             "y_pred": y_pred,
@@ -319,14 +363,15 @@ class RobustModel(keras.Model):
         from nsr_tf import bounds
 
         cfg = self._robust_config
-        clean, tau, zeta = bounds.forward_with_margin_penalty_from_model(
-            self,
-            x,
-            labels,
-            eps_x=cfg.eps_x,
-            eps_w=cfg.eps_w,
-            variant=cfg.variant,
-        )
+        with kernel_override(self._unit_beta_kernels()):
+            clean, tau, zeta = bounds.forward_with_margin_penalty_from_model(
+                self,
+                x,
+                labels,
+                eps_x=cfg.eps_x,
+                eps_w=cfg.eps_w,
+                variant=cfg.variant,
+            )
         return clean, tf.cast(tau, tf.float32), tf.cast(zeta, tf.float32)
 
     def _update_trackers(self, y, out, sample_weight):
