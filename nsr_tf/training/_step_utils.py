@@ -1,0 +1,59 @@
+"""Small tensor helpers of ``RobustModel``'s step (replica scaling, labels,
+batch reduction, effective kernels)."""
+
+import math
+
+import tensorflow as tf
+
+
+def _replica_scale(value):
+    """Divides a per-replica loss term by the number of replicas in sync.
+
+    Keras' compiled losses are scaled this way under ``tf.distribute`` (the
+    gradients are then summed over replicas), so extra terms must be too.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = value * tf.cast(1.0 / replicas, value.dtype)
+    return value
+
+
+def _replica_unscale(value):
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    if replicas > 1:
+        value = value * tf.cast(replicas, value.dtype)
+    return value
+
+
+def _int_labels(y):
+    """Integer class labels from sparse ``(B,)``/``(B, 1)`` or one-hot ``y``."""
+    y = tf.convert_to_tensor(y)
+    if y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1:
+        return tf.argmax(y, axis=-1)
+    return tf.cast(tf.reshape(y, [-1]), tf.int64)
+
+
+def _batch_mean(values, sample_weight):
+    """Per-example values reduced like a Keras loss ("sum_over_batch_size").
+
+    With sample weights this is ``sum(w * v) / batch_size``, the reduction
+    Keras applies to the compiled cross-entropy, so eq. 23's per-example sum
+    CE + alpha tau + beta zeta is reduced consistently.
+    """
+    values = tf.cast(values, tf.float32)
+    if sample_weight is not None:
+        values = values * tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
+    return tf.reduce_mean(values)
+
+
+def _effective_kernel(layer):
+    """The kernel an SN layer applies, differentiable in its variable.
+
+    With ``beta=inf`` the divisor max(1, sigma/beta) is exactly 1, so this is
+    the raw kernel (skipping ``normalized_kernel()``'s power iteration and
+    its backward pass, which cost more than a forward+backward pass of the
+    NSR network itself); otherwise ``normalized_kernel()``.
+    """
+    if math.isinf(layer.beta):
+        return tf.convert_to_tensor(layer.kernel)
+    return layer.normalized_kernel()
