@@ -27,6 +27,10 @@ flags.DEFINE_integer(
     "eval_examples", None, "Evaluate on N train/test examples."
 )
 flags.DEFINE_bool("early_stopping", None, "SN paper early stopping (0.999).")
+flags.DEFINE_enum(
+    "optimizer", None, list(sweep.OPTIMIZERS), "Override every row's optimizer."
+)
+flags.DEFINE_float("learning_rate", None, "Override the learning rate.")
 flags.DEFINE_list("betas", None, "Beta grid for every row, e.g. inf,1,2.")
 flags.DEFINE_list("rows", [], "Only these rows, as arch:training.")
 flags.DEFINE_string("data_dir", None, "Official files or tfds data dir.")
@@ -57,6 +61,8 @@ def main(argv):
             eval_examples=FLAGS.eval_examples,
             early_stopping=FLAGS.early_stopping,
             betas=betas,
+            optimizer=FLAGS.optimizer,
+            learning_rate=FLAGS.learning_rate,
         )
         table = sweep.run_table1(
             FLAGS.dataset,

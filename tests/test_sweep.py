@@ -10,6 +10,7 @@ from nsr_tf import reference
 from nsr_tf import sweep
 from nsr_tf.sweep import report
 from nsr_tf.sweep import rows as rows_lib
+from nsr_tf.sweep import runner
 from nsr_tf.sweep import store
 
 
@@ -75,6 +76,24 @@ def test_plan_restricts_rows_and_betas():
     ]
 
 
+def test_preset_optimizer_override():
+    row = rows_lib.Row("mnist", "mlp1", "erm")
+    assert row.optimizer == "adam"  # MNIST rows use Adam (spec §5)
+    preset = sweep.get_preset("paper", optimizer="momentum", learning_rate=0.1)
+    opt = runner.make_optimizer(
+        runner.row_optimizer(row, preset), preset.learning_rate
+    )
+    assert type(opt).__name__ == "SGD"
+    assert float(opt.learning_rate) == pytest.approx(0.1)
+    assert float(opt.momentum) == pytest.approx(0.9)
+    default = runner.make_optimizer(
+        runner.row_optimizer(row, sweep.get_preset("paper"))
+    )
+    assert type(default).__name__ == "Adam"
+    assert float(default.learning_rate) == pytest.approx(1e-3)
+    assert float(default.epsilon) == pytest.approx(1e-8)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [
@@ -88,6 +107,15 @@ def test_plan_restricts_rows_and_betas():
         ),
         (lambda: sweep.get_preset("huge"), "preset='huge'"),
         (lambda: rows_lib.parse_beta("-1"), "beta=-1"),
+        (
+            lambda: sweep.get_preset("smoke", optimizer="sgd"),
+            "optimizer='sgd'",
+        ),
+        (
+            lambda: sweep.get_preset("smoke", learning_rate=-1.0),
+            "learning_rate=-1.0",
+        ),
+        (lambda: runner.make_optimizer("rmsprop"), "kind='rmsprop'"),
     ],
 )
 def test_bad_arguments(call, match):

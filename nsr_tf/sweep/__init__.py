@@ -1,5 +1,6 @@
 """Paper grids as data: Table 1 run specs, resume, shard, merge, report."""
 
+from nsr_tf.sweep.presets import OPTIMIZERS
 from nsr_tf.sweep.presets import PRESETS
 from nsr_tf.sweep.presets import Preset
 from nsr_tf.sweep.presets import get_preset
@@ -12,6 +13,7 @@ from nsr_tf.sweep.table1 import shard
 from nsr_tf.sweep.table1 import write_table
 
 __all__ = [
+    "OPTIMIZERS",
     "PRESETS",
     "Preset",
     "Row",

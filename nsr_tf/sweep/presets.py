@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+OPTIMIZERS = ("adam", "momentum")
+
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
@@ -19,6 +21,10 @@ class Preset:
         early_stopping: stop once the mean training accuracy of the last 5
             epochs reaches 0.999 (SN paper).
         betas: beta grid overriding every row's (None: the row's grid).
+        optimizer: ``"adam"`` or ``"momentum"`` for every row (None: the
+            row's optimizer, spec §5).
+        learning_rate: learning rate for every row (None: the optimizer's
+            paper value, 1e-3 for Adam and 0.01 for momentum).
     """
 
     name: str
@@ -28,6 +34,20 @@ class Preset:
     eval_examples: int | None = None
     early_stopping: bool = True
     betas: tuple[float, ...] | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+
+    def __post_init__(self):
+        if self.optimizer not in (None, *OPTIMIZERS):
+            raise ValueError(
+                f"`optimizer` must be one of {OPTIMIZERS} or None. "
+                f"Received: optimizer={self.optimizer!r}"
+            )
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(
+                "`learning_rate` must be > 0. "
+                f"Received: learning_rate={self.learning_rate!r}"
+            )
 
 
 PRESETS = {

@@ -78,15 +78,29 @@ class SweepData:
         )
 
 
-def make_optimizer(kind: str):
+def make_optimizer(kind: str, learning_rate: float | None = None):
     """The SN paper's optimizers (spec ``sn_paper.md`` §5).
 
     Momentum 0.9 at lr 0.01 (the schedule 0.01 * 0.95^(epoch/390) is
     constant to 1% over 200 epochs), or Adam at lr 1e-3 with TF1's epsilon.
+    ``learning_rate`` replaces the paper's rate when given.
     """
     if kind == "adam":
-        return keras.optimizers.Adam(learning_rate=1e-3, epsilon=1e-8)
-    return keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
+        return keras.optimizers.Adam(
+            learning_rate=learning_rate or 1e-3, epsilon=1e-8
+        )
+    if kind == "momentum":
+        return keras.optimizers.SGD(
+            learning_rate=learning_rate or 0.01, momentum=0.9
+        )
+    raise ValueError(
+        f"`kind` must be 'adam' or 'momentum'. Received: kind={kind!r}"
+    )
+
+
+def row_optimizer(row: rows_lib.Row, preset) -> str:
+    """The preset's optimizer when it names one, else the row's."""
+    return preset.optimizer or row.optimizer
 
 
 def attack_accuracy(model, x, y, setting, *, batch_size=500) -> float:
@@ -138,7 +152,9 @@ def run_one(
     config = training.RobustConfig(**setting.as_config_kwargs())
     robust = training.robustify(model, config)
     robust.compile(
-        optimizer=make_optimizer(row.optimizer),
+        optimizer=make_optimizer(
+            row_optimizer(row, preset), preset.learning_rate
+        ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     epochs = preset.epochs
@@ -183,7 +199,7 @@ def run_one(
         "preset": dataclasses.asdict(preset),
         "attack": dataclasses.asdict(setting),
         "config": config.get_config(),
-        "optimizer": row.optimizer,
+        "optimizer": row_optimizer(row, preset),
         "c2": arrays.c2,
         "random_labels": arrays.random_labels,
         "seed": seed,
