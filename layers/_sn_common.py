@@ -8,6 +8,7 @@ and provide ``_power_iteration(kernel, u, iterations)``, ``_u_shape`` and
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from layers import override
@@ -32,14 +33,14 @@ def check_power_iterations(power_iterations):
     """Validates ``power_iterations`` (an int >= 1) and returns it."""
     if (
         isinstance(power_iterations, bool)
-        or not isinstance(power_iterations, int)
+        or not isinstance(power_iterations, (int, np.integer))
         or power_iterations < 1
     ):
         raise ValueError(
             "`power_iterations` must be an int >= 1. "
             f"Received: power_iterations={power_iterations}"
         )
-    return power_iterations
+    return int(power_iterations)
 
 
 def check_unsupported(kwargs, cls_name):
@@ -135,7 +136,9 @@ class SpectralNormMixin:
         This is ``W / max(1, sigma_hat / beta)`` with ``sigma_hat`` computed
         by ``power_iterations`` steps from the stored ``u``, exactly what a
         call with ``training=False`` (or the next training call) applies.
-        ``u`` is not updated.
+        ``u`` is not updated. With ``beta=inf`` the divisor is exactly 1, so
+        the raw kernel is returned without running any power iteration
+        (gradients flow to ``kernel`` unchanged).
 
         Returns:
             float32 tensor shaped like ``kernel``.
@@ -145,6 +148,8 @@ class SpectralNormMixin:
         """
         self._check_built("normalized_kernel")
         kernel = self._raw_kernel()
+        if math.isinf(self.beta):
+            return kernel
         sigma, _ = self._sigma_and_u(kernel, self.power_iterations)
         return kernel / tf.maximum(1.0, sigma / self.beta)
 

@@ -269,6 +269,11 @@ def test_gradient_through_sigma_matches_finite_differences(rng):
     layer = SNConv2D(2, 3, strides=2, padding="same", beta=0.2)
     layer.build(x.shape)
     w0 = layer.kernel.numpy().astype(np.float32)
+    # The cap binds, so the loss depends on W through sigma_hat too.
+    sigma, _ = spectral.conv_power_iteration(
+        w0, layer.u.numpy(), strides=2, padding="same"
+    )
+    assert float(sigma) > 1.5 * layer.beta
 
     def loss(kernel):
         layer.kernel.assign(kernel)
@@ -326,3 +331,33 @@ def test_beta_inf_is_plain_conv_and_tracks_sigma(rng):
     u0 = layer.u.numpy().copy()
     layer(x, training=True)
     assert not np.array_equal(layer.u.numpy(), u0)
+
+
+@pytest.mark.parametrize("method", ["operator", "kernel"])
+def test_beta_inf_normalized_kernel_skips_power_iteration(method, monkeypatch):
+    layer = SNConv2D(2, 3, strides=2, padding="same", method=method)
+    layer.build((None, 6, 5, 2))
+
+    def no_power_iteration(*args, **kwargs):
+        raise AssertionError("power iteration ran")
+
+    monkeypatch.setattr(layer, "_power_iteration", no_power_iteration)
+    with tf.GradientTape() as tape:
+        kernel = layer.normalized_kernel()
+        loss = tf.reduce_sum(kernel)
+    np.testing.assert_array_equal(kernel, layer.kernel.numpy())
+    np.testing.assert_array_equal(
+        tape.gradient(loss, layer.kernel), np.ones(layer.kernel.shape)
+    )
+    layer.beta = 1.0  # Control: a finite beta does run it.
+    with pytest.raises(AssertionError, match="power iteration ran"):
+        layer.normalized_kernel()
+
+
+def test_operator_u_initializer_is_truncated_normal_stddev_one():
+    layer = SNConv2D(2, 3, beta=1.0)
+    layer.build((None, 9, 8, 3))
+    u = layer.u.numpy()
+    assert u.shape == (1, 9, 8, 3) and not layer.u.trainable
+    assert np.max(np.abs(u)) <= 2.0
+    assert 0.8 < np.std(u) < 0.96  # 0.88 for a normal truncated at 2 sd.

@@ -175,3 +175,40 @@ def test_bad_arguments(kwargs, match):
 def test_spectral_norm_before_build_is_an_error():
     with pytest.raises(ValueError, match="after the layer is built"):
         SNDense(3).spectral_norm()
+
+
+def _no_power_iteration(*args, **kwargs):
+    raise AssertionError("power iteration ran")
+
+
+def test_beta_inf_normalized_kernel_skips_power_iteration(monkeypatch):
+    # max(1, sigma / inf) == 1: W_SN is W itself, no power iteration needed.
+    layer = SNDense(3)
+    layer.build((None, 5))
+    monkeypatch.setattr(layer, "_power_iteration", _no_power_iteration)
+    with tf.GradientTape() as tape:
+        kernel = layer.normalized_kernel()
+        loss = tf.reduce_sum(kernel * kernel)
+    np.testing.assert_array_equal(kernel, layer.kernel.numpy())
+    np.testing.assert_allclose(
+        tape.gradient(loss, layer.kernel), 2 * layer.kernel.numpy()
+    )
+    layer.beta = 1.0  # Control: a finite beta does run it.
+    with pytest.raises(AssertionError, match="power iteration ran"):
+        layer.normalized_kernel()
+
+
+def test_u_initializer_is_truncated_normal_stddev_one():
+    # Spec §3: TruncatedNormal(stddev=1), not the Keras default 0.05.
+    layer = SNDense(400)
+    layer.build((None, 2))
+    u = layer.u.numpy()
+    assert not layer.u.trainable and u.dtype == np.float32
+    assert np.max(np.abs(u)) <= 2.0
+    assert 0.8 < np.std(u) < 0.96  # 0.88 for a normal truncated at 2 sd.
+
+
+def test_numpy_int_power_iterations():
+    layer = SNDense(3, power_iterations=np.int64(2))
+    assert type(layer.power_iterations) is int
+    assert layer.get_config()["power_iterations"] == 2
