@@ -163,3 +163,12 @@ def test_layer_norms_are_exact(rng):
     )
     with pytest.raises(ValueError, match="`attack` must"):
         bounds.capacity_norm(model, "cw")
+    # Fig. 3 factors: H*W*C_in/4 of each conv input (8x8x2; 2x2x3 after the
+    # pooling), 1 for dense layers; the normalizer P*sqrt(sum c F^2/s^2).
+    factors = bounds.fig3_factors(model)
+    np.testing.assert_array_equal(factors, [32.0, 3.0, 1.0, 1.0])
+    norm = bounds.fig3_normalizer(sig, frob, factors=factors)
+    want = np.prod(sig) * math.sqrt(
+        sum(c * f**2 / s**2 for c, f, s in zip(factors, frob, sig, strict=True))
+    )
+    assert norm == pytest.approx(want, rel=1e-12)

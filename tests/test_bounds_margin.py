@@ -247,6 +247,9 @@ def test_counterexample_a_prime():
     np.testing.assert_allclose(got["paper"], 0.0928, rtol=1e-9)
     np.testing.assert_allclose(got["lemma"], 0.128, rtol=1e-9)
     np.testing.assert_allclose(got["sound"], 0.326, rtol=1e-9)
+    # Exact last-layer maximization over the box attains the increase
+    # (the spec's 0.164 used a looser last step; docs/bounds.md).
+    np.testing.assert_allclose(got["interval"], 0.16, rtol=1e-9)
     assert got["paper"] < achieved
     assert got["lemma"] < achieved
     assert got["sound"] >= achieved

@@ -278,7 +278,9 @@ def _margin_loss(labels, logits):
     return other - true
 
 
-@pytest.mark.parametrize("net", ["trained_mlp", "conv", "sn_conv"])
+@pytest.mark.parametrize(
+    "net", ["trained_mlp", "random_mlp", "conv", "sn_conv"]
+)
 @pytest.mark.parametrize("loss", ["ce", "margin"])
 def test_joint_pgd_never_exceeds_the_sound_bound(net, loss, rng):
     from nsr_tf import perturb
@@ -287,6 +289,17 @@ def test_joint_pgd_never_exceeds_the_sound_bound(net, loss, rng):
     if net == "trained_mlp":
         model, x = _train_mlp(rng)
         x = np.concatenate([x, x + 0.5]).astype(np.float32)
+    elif net == "random_mlp":
+        model = keras.Sequential(
+            [
+                keras.Input((6,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras.layers.Dense(5, activation="relu"),
+                keras.layers.Dense(4, activation="relu"),
+                keras.layers.Dense(3),
+            ]
+        )
+        x = rng.normal(size=(4, 6)).astype(np.float32)
     else:
         model = _conv_model(sn=net == "sn_conv")
         x = rng.normal(size=(4, 5, 5, 2)).astype(np.float32)
@@ -316,3 +329,106 @@ def test_joint_pgd_never_exceeds_the_sound_bound(net, loss, rng):
     rows = np.arange(len(y))
     assert np.all(achieved[rows, :, y].max(axis=1) > 0)
     assert np.all(bound[rows, :, y].max(axis=1) > 0)
+
+
+# ------------------------------- independent NumPy brute force (float64)
+
+
+def _np_forward(ws, x):
+    """Logits of a batch of perturbed bias-free nets: ws[m] is (S, out, in),
+    x is (S, in)."""
+    h = x
+    for w in ws[:-1]:
+        h = np.maximum(np.einsum("soi,si->so", w, h), 0.0)
+    return np.einsum("soi,si->so", ws[-1], h)
+
+
+def _pair_margins(logits):
+    return logits[:, :, None] - logits[:, None, :]
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 5])
+def test_sampled_perturbations_never_exceed_each_term(depth, rng):
+    """Random and corner joint perturbations, evaluated with a plain NumPy
+    forward pass: the weight part never exceeds zeta, the input part (at the
+    same perturbed weights) never exceeds tau, for "sound" and "interval"."""
+    widths = [4] + list(rng.integers(2, 6, size=depth - 1)) + [3]
+    kernels = [
+        rng.normal(size=(widths[m], widths[m + 1])) for m in range(depth)
+    ]
+    # A near tie between classes 0 and 1 (where the printed form fails).
+    kernels[-1][:, 1] = kernels[-1][:, 0] + 0.05 * rng.normal(size=widths[-2])
+    eps_w = list(rng.choice([0.05, 0.1, 0.3], size=depth))
+    eps_x = 0.1
+    x = rng.normal(size=(3, 4))
+    x[0, 1] = 0.0
+    n = 600
+    ws = [np.asarray(k).T for k in kernels]
+    bounds_by_variant = {
+        v: [
+            t.numpy()
+            for t in bounds.pairwise_tau_zeta(
+                kernels, x, eps_x=eps_x, eps_w=eps_w, variant=v
+            )
+        ]
+        for v in ("sound", "interval")
+    }
+    best_w = np.zeros((3, 3, 3))
+    for b in range(3):
+        # Half uniform in the box, half on its corners.
+        def draw(shape, radius):
+            u = rng.uniform(-1.0, 1.0, size=(n, *shape))
+            u[n // 2 :] = np.sign(u[n // 2 :])
+            return radius * u
+
+        what = [
+            w[None] + draw(w.shape, e) for w, e in zip(ws, eps_w, strict=True)
+        ]
+        xs = np.repeat(x[b][None], n, axis=0)
+        xhat = xs + draw(x[b].shape, eps_x)
+        clean = _pair_margins(_np_forward([w[None] for w in ws], x[b][None]))
+        at_x = _pair_margins(_np_forward(what, xs))
+        at_xhat = _pair_margins(_np_forward(what, xhat))
+        weight_part = (at_x - clean).max(axis=0)
+        input_part = (at_xhat - at_x).max(axis=0)
+        total = (at_xhat - clean).max(axis=0)
+        best_w[b] = weight_part
+        for v, (tau, zeta) in bounds_by_variant.items():
+            tol = 1e-9 * (1 + np.abs(tau) + np.abs(zeta[b]))
+            assert np.all(weight_part <= zeta[b] + tol), v
+            assert np.all(input_part <= tau + tol), v
+            assert np.all(total <= tau + zeta[b] + tol), v
+    off = ~np.eye(3, dtype=bool)[None].repeat(3, 0)
+    assert np.mean(best_w[off] > 0) > 0.5  # the sampler moves the margins
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_closed_form_one_hidden_layer_is_attained(seed):
+    """L = 2, all hidden units active, W^2_i - W^2_j >= 0 entry-wise: the
+    maximizer is explicit (W^1 + sgn(x) eps_1, W^2_i + eps_2, W^2_j - eps_2)
+    and attains D_ij eps_1 ||x||_1 + 2 eps_2 ||u^1||_1, which "sound" and
+    "interval" must equal exactly."""
+    gen = np.random.default_rng(seed)
+    w1 = gen.uniform(0.2, 1.0, size=(3, 4))  # out x in
+    x = np.array([0.7, 0.0, -0.4, 1.1])
+    w1[:, 2] = -gen.uniform(0.0, 0.1, size=3)  # W^1 x > eps_1 ||x||_1 > 0
+    w2 = np.stack([gen.uniform(0.5, 1.0, 3), gen.uniform(0.0, 0.4, 3)])
+    eps1, eps2 = 0.05, 0.1
+    z = w1 @ x
+    assert np.all(z > eps1 * np.abs(x).sum())
+    h = np.maximum(z, 0.0)
+    w1_hat = w1 + eps1 * np.sign(x)[None, :]
+    w2_hat = w2 + np.array([[eps2], [-eps2]])
+    h_hat = np.maximum(w1_hat @ x, 0.0)
+    achieved = (w2_hat[0] - w2_hat[1]) @ h_hat - (w2[0] - w2[1]) @ h
+    dist = np.abs(w2[0] - w2[1]).sum()
+    closed = dist * eps1 * np.abs(x).sum() + 2 * eps2 * h_hat.sum()
+    np.testing.assert_allclose(achieved, closed, rtol=1e-12)
+    # At L = 2 the printed bracket counts eps_1 ||x||_1 twice (spec §1).
+    doubled = closed + dist * eps1 * np.abs(x).sum()
+    cases = (("sound", closed), ("interval", closed), ("lemma", doubled))
+    for v, want in cases:
+        _, zeta = bounds.pairwise_tau_zeta(
+            [w1.T, w2.T], x[None], eps_x=0.0, eps_w=[eps1, eps2], variant=v
+        )
+        np.testing.assert_allclose(zeta.numpy()[0, 0, 1], want, rtol=1e-12)

@@ -4,6 +4,7 @@ from nsr_tf.bounds.affine import AffineLayer
 from nsr_tf.bounds.affine import conv_layer
 from nsr_tf.bounds.affine import dense_layer
 from nsr_tf.bounds.capacity import capacity_norm
+from nsr_tf.bounds.capacity import fig3_factors
 from nsr_tf.bounds.capacity import fig3_normalizer
 from nsr_tf.bounds.capacity import layer_norms
 from nsr_tf.bounds.capacity import lipschitz_gradient_bound
@@ -32,6 +33,7 @@ __all__ = [
     "check_supported",
     "conv_layer",
     "dense_layer",
+    "fig3_factors",
     "fig3_normalizer",
     "forward",
     "forward_with_margin_penalty",

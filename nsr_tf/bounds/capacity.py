@@ -224,7 +224,8 @@ def fig3_normalizer(
         frobenius_norms: ``||W_i||_F`` per layer.
         adversarial: use the FGM/PGM form.
         factors: optional ``c_i`` per layer (the repository uses
-            ``H*W*C_in/4`` of a conv layer's input, 1 for dense layers).
+            ``H*W*C_in/4`` of a conv layer's input, 1 for dense layers:
+            :func:`fig3_factors` computes them from a model).
 
     Returns:
         The normalizer as a float.
@@ -334,6 +335,39 @@ def layer_norms(model, *, iterations: int = DEFAULT_ITERATIONS):
         sig.append(sigma)
         frob.append(float(np.sqrt(np.sum(kernel**2))))
     return np.array(sig), np.array(frob)
+
+
+def fig3_factors(model) -> np.ndarray:
+    """Per-layer factors ``c_i`` of the SN repository's Fig. 3 normalizer.
+
+    ``c_i = H * W * C_in / 4`` for a conv layer (its input shape), ``1`` for a
+    dense layer, in the order of :func:`layer_norms`. The repository divides
+    every conv layer's squared Frobenius norm by 4 (its comment says "stride
+    squared", but AlexNet's convolutions have stride 1); this follows the
+    code literally.
+
+    Args:
+        model: a built ``keras.Model`` with fixed input shape.
+
+    Returns:
+        float64 NumPy array, one entry per Dense/Conv2D layer; pass it as
+        ``factors`` to :func:`fig3_normalizer`.
+
+    Raises:
+        ValueError: if the model has no weight layer or a conv input shape
+            is unknown.
+
+    Reference:
+        Farnia et al. 2019, Fig. 3; spec sn_paper.md section 8
+        (``notebooks_figures/analysis.py: compute_margins``).
+    """
+    factors = []
+    for layer in _weight_layers(model):
+        if isinstance(layer, keras.layers.Conv2D):
+            factors.append(float(np.prod(_conv_input_shape(layer))) / 4.0)
+        else:
+            factors.append(1.0)
+    return np.array(factors)
 
 
 def capacity_norm(
