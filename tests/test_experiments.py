@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from nsr_tf import sweep
+from nsr_tf.sweep import figures
 from nsr_tf.sweep import runner
 from nsr_tf.sweep import store
 
@@ -28,6 +29,7 @@ TINY = sweep.Preset(
     betas=(float("inf"), 2.0),
 )
 ROWS = ("mlp1:erm", "mlp1:fgm_l2")
+ERM = "mnist/mlp1/erm"
 
 
 def _script(module, *args, wrapper=None, timeout=600):
@@ -235,6 +237,13 @@ def test_figures_script(sweep_dir, tmp_path):
     )
     for n in ("2a", "2b", "3", "4", "5", "6"):
         assert os.path.getsize(os.path.join(out, f"fig{n}.png")) > 1000
+    # A beta that was not run is an error, not an empty figure; "2.0"
+    # names the run recorded as "2".
+    assert [r["beta"] for r in figures.runs_at(sweep_dir, ERM, ["2.0"])] == [
+        "2"
+    ]
+    with pytest.raises(ValueError, match=r"betas=\['1.3'\]"):
+        figures.runs_at(sweep_dir, ERM, ["1.3"])
 
 
 def test_table2_script_smoke(tmp_path):

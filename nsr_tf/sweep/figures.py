@@ -29,6 +29,24 @@ def row_runs(output_dir: str, row_key: str) -> list[dict]:
     return sorted(records, key=lambda r: rows_lib.parse_beta(r["beta"]))
 
 
+def runs_at(output_dir: str, row_key: str, betas) -> list[dict]:
+    """Records of one row at the given betas (``"1.0"`` matches ``"1"``).
+
+    Raises:
+        ValueError: if none of ``betas`` was run for ``row_key``.
+    """
+    wanted = {rows_lib.parse_beta(str(b)) for b in betas}
+    records = row_runs(output_dir, row_key)
+    found = [r for r in records if rows_lib.parse_beta(r["beta"]) in wanted]
+    if not found:
+        raise ValueError(
+            f"No run of {row_key} in {output_dir} has a beta in "
+            f"{sorted(map(str, betas))}; the betas run are "
+            f"{[r['beta'] for r in records]}. Received: betas={list(betas)}"
+        )
+    return found
+
+
 def load_run_model(output_dir: str, record: dict) -> keras.Model:
     import layers  # noqa: F401  (registers SN layers)
     import nsr_tf.models  # noqa: F401  (registers LRN)
@@ -106,11 +124,14 @@ def fig2a(output_dir, row_key, x, path) -> str:
 def fig2b(output_dir, row_keys, beta, x, y, path) -> str:
     """Gradient-norm distributions of several trainings at one beta."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
+    # Rows that were not run (e.g. a sweep restricted with --rows) are left
+    # out; a row that was run must have been run at ``beta``.
     for row_key in row_keys:
-        for record in row_runs(output_dir, row_key):
-            if record["beta"] == beta:
-                model = load_run_model(output_dir, record)
-                _hist(ax, gradient_norms(model, x, y), row_key.split("/")[-1])
+        if not row_runs(output_dir, row_key):
+            continue
+        for record in runs_at(output_dir, row_key, [beta]):
+            model = load_run_model(output_dir, record)
+            _hist(ax, gradient_norms(model, x, y), row_key.split("/")[-1])
     ax.set(xlabel="||∇ₓ ℓ||₂", ylabel="density", title=f"β={beta}")
     ax.legend()
     return _save(fig, path)
@@ -134,9 +155,7 @@ def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
         (true_dir, y, "true"),
         (random_dir, y_random, "random"),
     ):
-        for record in row_runs(directory, row_key):
-            if record["beta"] not in betas:
-                continue
+        for record in runs_at(directory, row_key, betas):
             model = load_run_model(directory, record)
             logits = model.predict(x, verbose=0, batch_size=500)
             phi = fig3_normalizer(*layer_norms(model), adversarial=adversarial)
