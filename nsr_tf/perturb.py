@@ -159,11 +159,24 @@ def weight_targets(
     return targets
 
 
-def base_values(targets: Sequence[WeightTarget]) -> list[tf.Tensor]:
+def base_values(
+    targets: Sequence[WeightTarget], *, stop_gradient: bool = True
+) -> list[tf.Tensor]:
     """The clean values of the targets (effective kernels for SN layers).
 
     Reading an SN layer's ``normalized_kernel()`` does not update its
-    power-iteration state. Results carry no gradient.
+    power-iteration state.
+
+    Args:
+        targets: from ``weight_targets``.
+        stop_gradient: when True (the default, used by the attacks, whose
+            boxes are centred on these values) the results carry no
+            gradient to the model's variables; when False they are
+            differentiable in them (through ``normalized_kernel()`` for SN
+            layers).
+
+    Returns:
+        One tensor per target.
     """
     out = []
     for t in targets:
@@ -173,7 +186,8 @@ def base_values(targets: Sequence[WeightTarget]) -> list[tf.Tensor]:
             value = t.variable.value
         else:
             value = t.variable.read_value()
-        out.append(tf.stop_gradient(tf.convert_to_tensor(value)))
+        value = tf.convert_to_tensor(value)
+        out.append(tf.stop_gradient(value) if stop_gradient else value)
     return out
 
 
@@ -215,6 +229,12 @@ def perturbed_call(
 ) -> Any:
     """Forward pass with weights ``base + delta``; the model is not mutated.
 
+    Gradients flow both to ``deltas`` and to the model's variables: under a
+    ``GradientTape`` the gradient with respect to a targeted variable is
+    ``d loss(W + delta) / dW`` (the update of AWP-style training; for SN
+    layers through the effective kernel). The attacks themselves never
+    differentiate through the clean weights (see ``base_values``).
+
     Args:
         model: a Keras model.
         x: inputs.
@@ -230,7 +250,9 @@ def perturbed_call(
         targets = weight_targets(model)
     values = [
         b + tf.cast(d, b.dtype)
-        for b, d in zip(base_values(targets), deltas, strict=True)
+        for b, d in zip(
+            base_values(targets, stop_gradient=False), deltas, strict=True
+        )
     ]
     return call_with_weights(model, x, targets, values, training=training)
 

@@ -179,6 +179,30 @@ def test_sn_model_perturbs_the_effective_kernel(rng):
     _assert_unchanged(sn, snap)  # kernels and the power-iteration state u
 
 
+@pytest.mark.parametrize("universal", [False, True])
+def test_no_gradient_reaches_or_changes_the_model_variables(rng, universal):
+    # Under an outer tape (as in a training step) neither the adversarial
+    # inputs nor the weight deltas depend on the model's variables, and
+    # neither the kernels nor the SN power-iteration state u change.
+    plain, _ = relu_mlp(rng, dtype="float32")
+    sn = _sn_model(beta=0.5)
+    x = tf.constant(rng.normal(size=(6, 6)).astype(np.float32))
+    sn(x)
+    for model in (plain, sn):
+        snap = _snapshot(model)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            xa, d = joint_pgd(
+                model, x, eps_x=0.1, eps_w=0.01, steps=4, step_size_w=0.005,
+                include_bias=True, universal=universal, batch_size=4,
+            )  # fmt: skip
+            total = tf.reduce_sum(xa) + tf.add_n([tf.reduce_sum(t) for t in d])
+        assert max(float(tf.reduce_max(tf.abs(t))) for t in d) > 0
+        grads = tape.gradient(total, [*model.variables, x])
+        assert all(g is None for g in grads), grads
+        _assert_unchanged(model, snap)
+
+
 def _tripwire_model(rng, limit):
     class Tripwire(keras.layers.Layer):
         def call(self, x):

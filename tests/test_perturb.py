@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from layers import SNDense
 from nsr_tf import perturb
+from tests._attack_models import np_forward_backward
 from tests._attack_models import relu_mlp
 
 
@@ -42,6 +43,34 @@ def test_perturbed_call_matches_numpy_and_does_not_mutate(rng):
     np.testing.assert_allclose(zero, model(x).numpy(), atol=1e-12)
     for v, s in zip(model.variables, snap, strict=True):
         np.testing.assert_array_equal(v.numpy(), s)
+
+
+def test_perturbed_call_gradient_is_taken_at_the_perturbed_weights(rng):
+    # d CE(W + delta) / dW: the same for the clean kernels and the deltas,
+    # and equal to the NumPy gradient at the perturbed kernels.
+    model, params = relu_mlp(rng, dtype="float64")
+    x = rng.normal(size=(5, 6))
+    y = rng.integers(0, 3, 5)
+    deltas = [tf.constant(rng.normal(0, 0.1, p[0].shape)) for p in params]
+    kernels = [layer.kernel for layer in model.layers]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(deltas)
+        logits = perturb.perturbed_call(model, x, deltas)
+        loss = tf.reduce_sum(
+            tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
+        )
+    _, expected, _ = np_forward_backward(
+        x, y, [p[0] + d.numpy() for p, d in zip(params, deltas, strict=True)],
+        [p[1] for p in params],
+    )  # fmt: skip
+    for got in (tape.gradient(loss, kernels), tape.gradient(loss, deltas)):
+        for g, e in zip(got, expected, strict=True):
+            np.testing.assert_allclose(g.numpy(), e, atol=1e-10)
+    # The attacks' centres carry no gradient.
+    with tf.GradientTape() as tape:
+        base = perturb.base_values(perturb.weight_targets(model))
+        total = tf.add_n([tf.reduce_sum(b) for b in base])
+    assert all(g is None for g in tape.gradient(total, kernels))
 
 
 def test_sn_targets_use_the_effective_kernel_and_keep_u(rng):

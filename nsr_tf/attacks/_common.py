@@ -169,23 +169,28 @@ def input_gradient(
     return tf.stop_gradient(grad)
 
 
-def _compute_dtype(dtype: tf.DType) -> tf.DType:
-    return tf.float64 if dtype == tf.float64 else tf.float32
-
-
 def _batch_axes(v: tf.Tensor) -> list[int]:
     return list(range(1, v.shape.rank))
 
 
-def l2_norm(v: tf.Tensor) -> tf.Tensor:
-    """Per-example l2 norm (shape [batch, 1, ..., 1]) without under/overflow.
+def _work_dtype(dtype: tf.DType) -> tf.DType:
+    """float16/bfloat16 -> float32 (room for 1 / 1e-24); others unchanged."""
+    return tf.float32 if dtype in (tf.float16, tf.bfloat16) else dtype
 
-    Squares of float32 entries below ~1e-19 underflow to 0 and entries above
-    ~1e19 overflow, so the norm is computed as ``m * ||v / m||`` with ``m`` the
-    per-example max-abs, in at least float32.
+
+def l2_norm(v: tf.Tensor) -> tf.Tensor:
+    """Per-example l2 norm (float64, shape [batch, 1, ..., 1]) without
+    under/overflow.
+
+    Inputs of 32 bits or fewer are squared and summed in float64, where the
+    square of every float32 number is a normal number (float32 squares of
+    entries below ~1e-19 underflow to 0, above ~1e19 overflow): one fused
+    pass. float64 inputs are scaled by their per-example max-abs instead.
     """
     axes = _batch_axes(v)
-    v = tf.cast(v, _compute_dtype(v.dtype))
+    if v.dtype != tf.float64:
+        v = tf.cast(v, tf.float64)
+        return tf.sqrt(tf.reduce_sum(tf.square(v), axis=axes, keepdims=True))
     scale = tf.reduce_max(tf.abs(v), axis=axes, keepdims=True)
     safe = tf.where(scale > 0, scale, tf.ones_like(scale))
     ssq = tf.reduce_sum(tf.square(v / safe), axis=axes, keepdims=True)
@@ -195,14 +200,16 @@ def l2_norm(v: tf.Tensor) -> tf.Tensor:
 def l2_direction(g: tf.Tensor) -> tf.Tensor:
     """``g / (||g||_2 + 1e-24)`` per example, as in the SN paper's FGM/PGM.
 
-    Computed in at least float32 (1e-24 underflows to 0 in float16, which
-    would make an all-zero gradient give 0/0) and with an overflow/underflow
-    safe norm (see ``l2_norm``), then cast back to ``g.dtype``.
+    The norm is taken in float64 (see ``l2_norm``) and its reciprocal,
+    at most 1e24, scales ``g`` in at least float32 (1e-24 underflows to 0 in
+    float16, which would make an all-zero gradient give 0/0); the result is
+    cast back to ``g.dtype``.
 
     Reference: spec/sn_paper.md section 4, FGM: d = g / (||g||_2 + 1e-24).
     """
-    gc = tf.cast(g, _compute_dtype(g.dtype))
-    d = gc / (l2_norm(gc) + tf.constant(L2_NORM_FLOOR, gc.dtype))
+    inv = 1.0 / (l2_norm(g) + L2_NORM_FLOOR)
+    work = _work_dtype(g.dtype)
+    d = tf.cast(g, work) * tf.cast(inv, work)
     return tf.cast(d, g.dtype)
 
 
@@ -225,10 +232,11 @@ def project(
     if norm != 2.0:
         return tf.clip_by_value(x_adv, x0 - eps, x0 + eps)
     delta = x_adv - x0
-    n = tf.cast(l2_norm(delta), delta.dtype)
+    n = l2_norm(delta)
+    eps64 = tf.cast(eps, tf.float64)
     safe = tf.where(n > 0, n, tf.ones_like(n))
-    factor = tf.where(n > eps, eps / safe, tf.ones_like(n))
-    return x0 + delta * factor
+    factor = tf.where(n > eps64, eps64 / safe, tf.ones_like(n))
+    return x0 + delta * tf.cast(factor, delta.dtype)
 
 
 def clip_range(
