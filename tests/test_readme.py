@@ -18,6 +18,10 @@ def test_readme_python_example_runs():
     dist = np.linalg.norm((x_adv.numpy() - x[:100]).reshape(100, -1), axis=1)
     assert np.all(dist <= eps * (1 + 1e-5))
     assert 0.0 <= namespace["acc"] <= 1.0
+    surface = namespace["surface"]
+    assert surface.shape == (2, 2) and 0.0 <= namespace["auc"] <= 1.0
+    # The joint attack cannot raise accuracy above the clean one.
+    assert surface[1, 1] <= surface[0, 0]
 
 
 def test_readme_commands_are_the_ci_commands():
