@@ -301,6 +301,47 @@ def check_clip(clip_min: Any, clip_max: Any) -> None:
             )
 
 
+def prepare(
+    x: Any, y: Any, loss_fn: Callable | None, clip_min: Any, clip_max: Any
+) -> tuple[tf.Tensor, tf.Tensor | None, Callable]:
+    """Checks and converts the arguments every input attack shares.
+
+    Returns:
+        ``(x, y, loss_fn)``: floating inputs, labels (or None) and the loss
+        (softmax cross-entropy by default).
+
+    Raises:
+        ValueError: inverted clip bounds, or x and y of different lengths.
+    """
+    check_clip(clip_min, clip_max)
+    x = as_input(x)
+    check_xy(x, y)
+    y = None if y is None else as_labels(y)
+    return x, y, loss_fn or softmax_cross_entropy
+
+
+def attack_labels(
+    model_fn: Callable, x: tf.Tensor, y: tf.Tensor | None
+) -> tf.Tensor:
+    """``y``, or the clean predictions when ``y`` is None."""
+    return predicted_labels(model_fn, x) if y is None else y
+
+
+def iterate(
+    steps: tf.Tensor,
+    step: Callable[[tf.Tensor, tf.Tensor], tf.Tensor],
+    x_adv: tf.Tensor,
+) -> tf.Tensor:
+    """``x_adv = step(t, x_adv)`` for ``t = 0 .. steps-1`` in one
+    ``tf.while_loop``; the result carries no gradient."""
+    _, x_adv = tf.while_loop(
+        lambda t, _: t < steps,
+        lambda t, xa: (t + 1, step(t, xa)),
+        (tf.constant(0), x_adv),
+    )
+    return tf.stop_gradient(x_adv)
+
+
 def _cache_owner(model_fn: Any) -> tuple[Any, Any]:
     """The object to cache on, plus a sub-key (bound methods -> their self)."""
     if inspect.ismethod(model_fn):

@@ -12,7 +12,7 @@ def _build(norm: float, loss_fn: Callable) -> Callable:
     def build(get_model_fn):
         def attack(x, y, eps, clip_min, clip_max):
             model_fn = get_model_fn()
-            labels = C.predicted_labels(model_fn, x) if y is None else y
+            labels = C.attack_labels(model_fn, x, y)
             g = C.input_gradient(model_fn, x, labels, loss_fn)
             x_adv = x + eps * C.steepest_direction(g, norm)
             return tf.stop_gradient(C.clip_range(x_adv, clip_min, clip_max))
@@ -64,11 +64,7 @@ def fgm(
     """
     norm = C.normalize_norm(norm)
     C.check_nonnegative("eps", eps)
-    C.check_clip(clip_min, clip_max)
-    x = C.as_input(x)
-    C.check_xy(x, y)
-    y = None if y is None else C.as_labels(y)
-    loss_fn = loss_fn or C.softmax_cross_entropy
+    x, y, loss_fn = C.prepare(x, y, loss_fn, clip_min, clip_max)
     key = ("fgm", norm, loss_fn)
     return C.run(
         model_fn,

@@ -136,20 +136,40 @@ def _init_point(value, radius, rand, seed, offset):
     return value + radius * u
 
 
-def _build_batch(fwd, loss_fn, want_x, want_w, relative, rand_init):
+def _start(fwd, x, eps_x, eps_w, seed, clip_min, clip_max, opts):
+    """Clean centres, and the starting x~ and W~ (random when asked)."""
+    want_x, want_w, relative, rand_init = opts
+    base = fwd.base()
+    radii = weight_budgets(base, eps_w, relative)
+    x_adv = C.clip_range(
+        _init_point(x, eps_x, rand_init and want_x, seed, 0),
+        clip_min,
+        clip_max,
+    )
+    ws = [
+        _init_point(b, r, rand_init and want_w, seed, i + 1)
+        for i, (b, r) in enumerate(zip(base, radii, strict=True))
+    ]
+    return base, x_adv, ws
+
+
+def _finish(fwd, base, x_adv, ws):
+    """Restores a SavedModel's variables; returns ``(x_adv, W~ - W)``."""
+    if fwd.saved:
+        for t, b in zip(fwd.targets, base, strict=True):
+            t.variable.assign(b)
+    deltas = [tf.stop_gradient(w - b) for w, b in zip(ws, base, strict=True)]
+    return tf.stop_gradient(x_adv), deltas
+
+
+def _build_batch(fwd, loss_fn, opts):
+    want_x, want_w, relative, _ = opts
+
     def attack(x, y, eps_x, eps_w, steps, ax, aw, clip_min, clip_max, seed):
         labels = tf.argmax(fwd.logits(x), axis=-1) if y is None else y
-        base = fwd.base()
-        radii = weight_budgets(base, eps_w, relative)
-        x_adv = C.clip_range(
-            _init_point(x, eps_x, rand_init and want_x, seed, 0),
-            clip_min,
-            clip_max,
+        base, x_adv, ws = _start(
+            fwd, x, eps_x, eps_w, seed, clip_min, clip_max, opts
         )
-        ws = [
-            _init_point(b, r, rand_init and want_w, seed, i + 1)
-            for i, (b, r) in enumerate(zip(base, radii, strict=True))
-        ]
 
         def body(i, x_adv, ws):
             gx, gw = fwd.grads(x_adv, labels, ws, loss_fn, want_x, want_w)
@@ -166,29 +186,61 @@ def _build_batch(fwd, loss_fn, want_x, want_w, relative, rand_init):
         _, x_adv, ws = tf.while_loop(
             lambda i, *_: i < steps, body, (tf.constant(0), x_adv, ws)
         )
-        if fwd.saved:
-            for t, b in zip(fwd.targets, base, strict=True):
-                t.variable.assign(b)
-        deltas = [w - b for w, b in zip(ws, base, strict=True)]
-        return tf.stop_gradient(x_adv), [tf.stop_gradient(d) for d in deltas]
+        return _finish(fwd, base, x_adv, ws)
 
     return attack
 
 
-def _compiled(model, targets, key, build):
+def _compiled(model, targets, kind, loss_fn, opts, build):
+    """One ``tf.function`` per (model, targets, kind, loss, options)."""
     fwd = _Forward(model, targets)
     if tf.inside_function():
-        return build(fwd)
-    full_key = (tuple(id(t.variable) for t in targets), *key)
+        return build(fwd, loss_fn, opts)
+    full_key = (tuple(id(t.variable) for t in targets), kind, loss_fn, *opts)
     per_model = _JOINT_CACHE.setdefault(model, {})
     fn = per_model.get(full_key)
     if fn is None:
-        fn = tf.function(build(fwd), reduce_retracing=True)
+        fn = tf.function(build(fwd, loss_fn, opts), reduce_retracing=True)
         per_model[full_key] = fn
     return fn
 
 
-def _prepare(model, x, y, weights, include_bias, clip_min, clip_max):
+def _options(eps_x, eps_w, relative, rand_init):
+    """(want_x, want_w, relative, rand_init): static choices of the graph."""
+    return (
+        not _static_zero(eps_x),
+        not _static_zero(eps_w),
+        bool(relative),
+        bool(rand_init),
+    )
+
+
+def _budget_args(
+    x, eps_x, eps_w, steps, step_size_x, step_size_w, clip_min, clip_max, seed
+):
+    """The tensor arguments after the data: budgets, steps, clip, seed."""
+    return (
+        C.to_dtype(eps_x, x.dtype),
+        C.to_dtype(eps_w, tf.float64),
+        tf.cast(steps, tf.int32),
+        C.to_dtype(step_size_x, x.dtype),
+        C.to_dtype(step_size_w, tf.float64),
+        C.optional_tensor(clip_min, x.dtype),
+        C.optional_tensor(clip_max, x.dtype),
+        None if seed is None else tf.constant(int(seed), tf.int64),
+    )
+
+
+def _invoke(model, targets, fn, args):
+    """Runs ``fn``; a SavedModel's variables are restored even on error."""
+    if perturb.is_saved_model(model):
+        with perturb.perturbed_variables(targets):
+            return fn(*args)
+    return fn(*args)
+
+
+def _prepare(model, x, y, loss_fn, weights, include_bias, clip_min, clip_max):
+    """Checks the arguments; returns ``(x, y, loss_fn, targets)``."""
     if not (
         isinstance(model, keras.layers.Layer) or perturb.is_saved_model(model)
     ):
@@ -196,14 +248,11 @@ def _prepare(model, x, y, weights, include_bias, clip_min, clip_max):
             "`model` must be a Keras model or a loaded SavedModel (with a "
             f"`serve` endpoint). Received: model={model!r}"
         )
-    C.check_clip(clip_min, clip_max)
-    x = C.as_input(x)
-    C.check_xy(x, y)
-    y = None if y is None else C.as_labels(y)
+    x, y, loss_fn = C.prepare(x, y, loss_fn, clip_min, clip_max)
     targets = perturb.weight_targets(
         model, include_bias=include_bias, weights=weights
     )
-    return x, y, targets
+    return x, y, loss_fn, targets
 
 
 def joint_pgd(
@@ -291,33 +340,13 @@ def joint_pgd(
             batch_size=batch_size, loss_fn=loss_fn, seed=seed,
         )  # fmt: skip
     _check_joint_args(eps_x, eps_w, steps, step_size_x, step_size_w)
-    x, y, targets = _prepare(
-        model, x, y, weights, include_bias, clip_min, clip_max
+    x, y, loss_fn, targets = _prepare(
+        model, x, y, loss_fn, weights, include_bias, clip_min, clip_max
     )
-    loss_fn = loss_fn or C.softmax_cross_entropy
-    want_x, want_w = not _static_zero(eps_x), not _static_zero(eps_w)
-    key = ("joint", loss_fn, want_x, want_w, bool(relative), bool(rand_init))
-    fn = _compiled(
-        model,
-        targets,
-        key,
-        lambda fwd: _build_batch(
-            fwd, loss_fn, want_x, want_w, bool(relative), bool(rand_init)
-        ),
-    )
-    args = (
-        x,
-        y,
-        C.to_dtype(eps_x, x.dtype),
-        C.to_dtype(eps_w, tf.float64),
-        tf.cast(steps, tf.int32),
-        C.to_dtype(step_size_x, x.dtype),
-        C.to_dtype(step_size_w, tf.float64),
-        C.optional_tensor(clip_min, x.dtype),
-        C.optional_tensor(clip_max, x.dtype),
-        None if seed is None else tf.constant(int(seed), tf.int64),
-    )
-    if perturb.is_saved_model(model):
-        with perturb.perturbed_variables(targets):
-            return fn(*args)
-    return fn(*args)
+    opts = _options(eps_x, eps_w, relative, rand_init)
+    fn = _compiled(model, targets, "joint", loss_fn, opts, _build_batch)
+    args = _budget_args(
+        x, eps_x, eps_w, steps, step_size_x, step_size_w, clip_min, clip_max,
+        seed,
+    )  # fmt: skip
+    return _invoke(model, targets, fn, (x, y, *args))

@@ -49,23 +49,20 @@ def _build(norm: float, loss_fn: Callable, rand_init: bool) -> Callable:
     def build(get_model_fn):
         def attack(x, y, eps, step_size, steps, clip_min, clip_max, seed):
             model_fn = get_model_fn()
-            labels = C.predicted_labels(model_fn, x) if y is None else y
+            labels = C.attack_labels(model_fn, x, y)
             x_adv = x
             if rand_init:
                 x_adv = C.clip_range(
                     x + random_start(x, eps, norm, seed), clip_min, clip_max
                 )
 
-            def body(i, x_adv):
+            def step(_, x_adv):
                 g = C.input_gradient(model_fn, x_adv, labels, loss_fn)
-                return i + 1, C.pgd_step(
+                return C.pgd_step(
                     x_adv, g, x, eps, step_size, clip_min, clip_max, norm
                 )
 
-            _, x_adv = tf.while_loop(
-                lambda i, _: i < steps, body, (tf.constant(0), x_adv)
-            )
-            return tf.stop_gradient(x_adv)
+            return C.iterate(steps, step, x_adv)
 
         return attack
 
@@ -126,11 +123,7 @@ def pgd(
     C.check_nonnegative("eps", eps)
     C.check_nonnegative("step_size", step_size)
     C.check_steps(steps)
-    C.check_clip(clip_min, clip_max)
-    x = C.as_input(x)
-    C.check_xy(x, y)
-    y = None if y is None else C.as_labels(y)
-    loss_fn = loss_fn or C.softmax_cross_entropy
+    x, y, loss_fn = C.prepare(x, y, loss_fn, clip_min, clip_max)
     key = ("pgd", norm, loss_fn, bool(rand_init))
     seed_t = None if seed is None else tf.constant(int(seed), tf.int64)
     return C.run(

@@ -6,12 +6,13 @@ from typing import Any
 
 import tensorflow as tf
 
-from nsr_tf import perturb
 from nsr_tf.attacks import _common as C
 from nsr_tf.attacks import joint as J
 
 
-def _build_universal(fwd, loss_fn, want_x, want_w, relative, rand_init):
+def _build_universal(fwd, loss_fn, opts):
+    want_x, want_w, relative, _ = opts
+
     def attack(xb, yb, mask, eps_x, eps_w, steps, ax, aw, cmin, cmax, seed):
         n_batches = tf.shape(xb)[0]
         if yb is None:
@@ -20,15 +21,9 @@ def _build_universal(fwd, loss_fn, want_x, want_w, relative, rand_init):
                 xb,
                 fn_output_signature=tf.int64,
             )
-        base = fwd.base()
-        radii = J.weight_budgets(base, eps_w, relative)
-        x_adv = C.clip_range(
-            J._init_point(xb, eps_x, rand_init and want_x, seed, 0), cmin, cmax
+        base, x_adv, ws = J._start(
+            fwd, xb, eps_x, eps_w, seed, cmin, cmax, opts
         )
-        ws = [
-            J._init_point(b, r, rand_init and want_w, seed, i + 1)
-            for i, (b, r) in enumerate(zip(base, radii, strict=True))
-        ]
 
         def step(i, x_adv, ws):
             acc = [tf.zeros_like(w) for w in ws]
@@ -60,13 +55,7 @@ def _build_universal(fwd, loss_fn, want_x, want_w, relative, rand_init):
         _, x_adv, ws = tf.while_loop(
             lambda i, *_: i < steps, step, (tf.constant(0), x_adv, ws)
         )
-        if fwd.saved:
-            for t, b in zip(fwd.targets, base, strict=True):
-                t.variable.assign(b)
-        deltas = [
-            tf.stop_gradient(w - b) for w, b in zip(ws, base, strict=True)
-        ]
-        return tf.stop_gradient(x_adv), deltas
+        return J._finish(fwd, base, x_adv, ws)
 
     return attack
 
@@ -137,8 +126,8 @@ def universal_joint_pgd(
         perturbation (spec/nsr_paper.md sections 2.6 and 5).
     """
     J._check_joint_args(eps_x, eps_w, steps, step_size_x, step_size_w)
-    x, y, targets = J._prepare(
-        model, x, y, weights, include_bias, clip_min, clip_max
+    x, y, loss_fn, targets = J._prepare(
+        model, x, y, loss_fn, weights, include_bias, clip_min, clip_max
     )
     n = int(x.shape[0])
     if batch_size is None:
@@ -149,41 +138,14 @@ def universal_joint_pgd(
     xb = _batched(x, n_batches, batch_size)
     yb = None if y is None else _batched(y, n_batches, batch_size)
     mask = _batched(tf.ones([n], x.dtype), n_batches, batch_size)
-    loss_fn = loss_fn or C.softmax_cross_entropy
-    want_x, want_w = not J._static_zero(eps_x), not J._static_zero(eps_w)
-    key = (
-        "universal",
-        loss_fn,
-        want_x,
-        want_w,
-        bool(relative),
-        bool(rand_init),
-    )
+    opts = J._options(eps_x, eps_w, relative, rand_init)
     fn = J._compiled(
-        model,
-        targets,
-        key,
-        lambda fwd: _build_universal(
-            fwd, loss_fn, want_x, want_w, bool(relative), bool(rand_init)
-        ),
+        model, targets, "universal", loss_fn, opts, _build_universal
     )
-    args = (
-        xb,
-        yb,
-        mask,
-        C.to_dtype(eps_x, x.dtype),
-        C.to_dtype(eps_w, tf.float64),
-        tf.cast(steps, tf.int32),
-        C.to_dtype(step_size_x, x.dtype),
-        C.to_dtype(step_size_w, tf.float64),
-        C.optional_tensor(clip_min, x.dtype),
-        C.optional_tensor(clip_max, x.dtype),
-        None if seed is None else tf.constant(int(seed), tf.int64),
-    )
-    if perturb.is_saved_model(model):
-        with perturb.perturbed_variables(targets):
-            x_adv, deltas = fn(*args)
-    else:
-        x_adv, deltas = fn(*args)
+    args = J._budget_args(
+        x, eps_x, eps_w, steps, step_size_x, step_size_w, clip_min, clip_max,
+        seed,
+    )  # fmt: skip
+    x_adv, deltas = J._invoke(model, targets, fn, (xb, yb, mask, *args))
     x_adv = tf.reshape(x_adv, [n_batches * batch_size, *x.shape[1:]])[:n]
     return x_adv, deltas

@@ -12,21 +12,18 @@ def _build(loss_fn: Callable) -> Callable:
     def build(get_model_fn):
         def attack(x, y, gamma, steps, clip_min, clip_max):
             model_fn = get_model_fn()
-            labels = C.predicted_labels(model_fn, x) if y is None else y
+            labels = C.attack_labels(model_fn, x, y)
             e = 1.0 / (2.0 * gamma)
             g = C.input_gradient(model_fn, x, labels, loss_fn)
             x_adv = C.clip_range(x + e * g, clip_min, clip_max)
 
-            def body(t, x_adv):
+            def step(t, x_adv):
                 g = C.input_gradient(model_fn, x_adv, labels, loss_fn)
                 rate = tf.math.rsqrt(tf.cast(t + 2, x.dtype))
                 x_adv = x_adv + rate * (e * g - (x_adv - x))
-                return t + 1, C.clip_range(x_adv, clip_min, clip_max)
+                return C.clip_range(x_adv, clip_min, clip_max)
 
-            _, x_adv = tf.while_loop(
-                lambda t, _: t < steps, body, (tf.constant(0), x_adv)
-            )
-            return tf.stop_gradient(x_adv)
+            return C.iterate(steps, step, x_adv)
 
         return attack
 
@@ -74,11 +71,7 @@ def wrm(
     """
     C.check_positive("gamma", gamma)
     C.check_steps(steps)
-    C.check_clip(clip_min, clip_max)
-    x = C.as_input(x)
-    C.check_xy(x, y)
-    y = None if y is None else C.as_labels(y)
-    loss_fn = loss_fn or C.softmax_cross_entropy
+    x, y, loss_fn = C.prepare(x, y, loss_fn, clip_min, clip_max)
     return C.run(
         model_fn,
         ("wrm", loss_fn),
