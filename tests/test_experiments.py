@@ -10,8 +10,10 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from nsr_tf import sweep
 from nsr_tf.sweep import figures
@@ -244,6 +246,47 @@ def test_figures_script(sweep_dir, tmp_path):
     ]
     with pytest.raises(ValueError, match=r"betas=\['1.3'\]"):
         figures.runs_at(sweep_dir, ERM, ["1.3"])
+
+
+def test_fig3_margins_of_an_adversarial_row_are_taken_under_its_attack(
+    sweep_dir,
+):
+    from nsr_tf import bounds
+    from nsr_tf import data
+
+    x, y = (a[:200] for a in data.load("mnist", "train"))
+    record = figures.runs_at(sweep_dir, "mnist/mlp1/fgm_l2", ["2"])[0]
+    model = figures.load_run_model(sweep_dir, record)
+    got = figures.normalized_margins(model, record, x, y)
+    eps = record["attack"]["eps"]
+    # Independent reference: FGM l2 by hand on the predicted labels.
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logits = model(xt, training=False)
+        loss = tf.reduce_sum(
+            keras.losses.sparse_categorical_crossentropy(
+                tf.argmax(logits, 1), logits, from_logits=True
+            )
+        )
+    g = tape.gradient(loss, xt).numpy().reshape(len(x), -1)
+    step = eps * g / np.linalg.norm(g, axis=1, keepdims=True)
+    x_adv = x + step.reshape(x.shape)
+    z = model.predict(x_adv, verbose=0)
+    true = z[np.arange(len(y)), y]
+    z[np.arange(len(y)), y] = -np.inf
+    phi = bounds.fig3_normalizer(
+        *bounds.layer_norms(model),
+        adversarial=True,
+        factors=bounds.fig3_factors(model),
+    )
+    np.testing.assert_allclose(
+        got, (true - z.max(1)) / phi, rtol=1e-4, atol=1e-6
+    )
+    clean = figures.normalized_margins(
+        model, {**record, "attack": {"mode": "erm"}}, x, y
+    )
+    assert np.mean(got) < np.mean(clean)
 
 
 def test_table2_script_smoke(tmp_path):
