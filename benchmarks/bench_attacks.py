@@ -8,15 +8,18 @@ Not a test. Side by side in one run, for the SN paper's MNIST 2-layer ELU MLP
 * ``pgd15``: ``nsr_tf.attacks.pgd`` (l_inf, 15 steps, y=None: one clean
   forward + 15 forward+backward passes) vs the floor of 16 forward+backward
   passes w.r.t. the inputs in a plain compiled ``tf.while_loop``;
+  ``pgd15_l2`` the same in l2 (eps 0.5, about 0.05 C2 on MNIST);
 * ``joint100``: ``nsr_tf.attacks.joint_pgd`` (100 steps, y=None) vs the floor
   of 101 forward+backward passes w.r.t. inputs and kernels;
-* ``art_pgd15``: ART's ``ProjectedGradientDescent`` on a
+* ``art_pgd15`` / ``art_pgd15_l2``: ART's ``ProjectedGradientDescent`` on a
   ``TensorFlowV2Classifier`` (15 steps, same eps/step, no random init), if
   ``adversarial-robustness-toolbox`` is installed (a bench dependency only).
 
 Usage:
     python benchmarks/bench_attacks.py [--repeats 5] [--joint-repeats 3]
         [--models mlp2,alexnet] [--threads 2]
+
+``--joint-repeats 0`` skips the joint rows.
 
 Times: one warm-up (compile) call each, then ``repeats`` interleaved calls
 (the machine is shared); medians and minima are reported.
@@ -40,6 +43,7 @@ from nsr_tf import perturb  # noqa: E402
 
 SHAPES = {"mlp2": (28, 28, 1), "alexnet": (28, 28, 3)}
 EPS = 0.1
+EPS_L2 = 0.5
 BATCH = 128
 
 
@@ -115,7 +119,7 @@ def _materialize(out):
         np.asarray(t)
 
 
-def art_pgd(model, x, n_classes=10):
+def art_pgd(model, x, norm=np.inf, eps=EPS, n_classes=10):
     try:
         from art.attacks.evasion import ProjectedGradientDescent
         from art.estimators.classification import TensorFlowV2Classifier
@@ -129,9 +133,9 @@ def art_pgd(model, x, n_classes=10):
     )
     attack = ProjectedGradientDescent(
         clf,
-        norm=np.inf,
-        eps=EPS,
-        eps_step=2 * EPS / 15,
+        norm=norm,
+        eps=eps,
+        eps_step=2 * eps / 15,
         max_iter=15,
         num_random_init=0,
         batch_size=BATCH,
@@ -153,11 +157,17 @@ def bench_model(name, repeats, joint_repeats):
         "pgd15": lambda: attacks.pgd(
             model, xt, EPS, norm=np.inf, steps=15, step_size=2 * EPS / 15
         ),
+        "pgd15_l2": lambda: attacks.pgd(
+            model, xt, EPS_L2, norm=2, steps=15, step_size=2 * EPS_L2 / 15
+        ),
     }
     art = art_pgd(model, x)
     if art is not None:
         group["art_pgd15"] = art
+        group["art_pgd15_l2"] = art_pgd(model, x, norm=2, eps=EPS_L2)
     rows = interleaved(group, repeats)
+    if joint_repeats < 1:  # PGD only (AlexNet's joint PGD-100 takes minutes)
+        return rows
     rows.update(
         interleaved(
             {
@@ -202,11 +212,14 @@ def main(argv=None):
                 f"{cpu / rows[ref][3]:.3f} | "
                 f"{', '.join(f'{t:.3f}' for t in runs)} |"
             )
-        if "art_pgd15" in rows:
-            art, ours = rows["art_pgd15"], rows["pgd15"]
+        for ours_key in ("pgd15", "pgd15_l2"):
+            if "art_" + ours_key not in rows:
+                continue
+            art, ours = rows["art_" + ours_key], rows[ours_key]
             print(
-                f"ART / ours: wall median {art[0] / ours[0]:.2f}x, wall min "
-                f"{art[1] / ours[1]:.2f}x, CPU {art[3] / ours[3]:.2f}x"
+                f"ART / ours ({ours_key}): wall median {art[0] / ours[0]:.2f}x"
+                f", wall min {art[1] / ours[1]:.2f}x, CPU "
+                f"{art[3] / ours[3]:.2f}x"
             )
         sys.stdout.flush()
 
