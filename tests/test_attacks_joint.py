@@ -220,13 +220,14 @@ def test_saved_model_matches_keras_and_is_restored(rng, tmp_path):
     snap = [np.array(v.numpy(), copy=True) for v in loaded.variables]
     x = rng.normal(size=(5, 6)).astype(np.float32)
     kw = dict(eps_x=0.1, eps_w=0.01, steps=10, step_size_w=0.002)
-    xk, dk = joint_pgd(model, x, **kw)
-    xs, ds = joint_pgd(loaded, x, **kw)
-    np.testing.assert_allclose(xs.numpy(), xk.numpy(), atol=1e-6)
-    for a, b in zip(ds, dk, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
-    for v, s in zip(loaded.variables, snap, strict=True):
-        np.testing.assert_array_equal(v.numpy(), s)
+    for extra in ({}, dict(universal=True, batch_size=2)):
+        xk, dk = joint_pgd(model, x, **kw, **extra)
+        xs, ds = joint_pgd(loaded, x, **kw, **extra)
+        np.testing.assert_allclose(xs.numpy(), xk.numpy(), atol=1e-6)
+        for a, b in zip(ds, dk, strict=True):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+        for v, s in zip(loaded.variables, snap, strict=True):
+            np.testing.assert_array_equal(v.numpy(), s)
 
 
 def test_variables_restored_when_the_attack_raises(rng, tmp_path):
