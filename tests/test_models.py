@@ -106,6 +106,86 @@ def test_hand_counts_of_small_cases():
     assert EXPECTED["alexnet"] == 4_237_130
     assert _resnet_params(3, (16, 32, 128)) == 1_481_146
     assert _resnet_params(3, (16, 32, 64)) == 464_698
+    # Written out layer by layer from spec §2 (weights + biases):
+    # conv1 2688; incept(32,32) 3104 + 27680; incept(32,48) 2080 + 27696;
+    # down(80) 57680; incept(112,48) 18032 + 69168; incept(96,64)
+    # 15456 + 92224; incept(80,80) 12880 + 115280; incept(48,96)
+    # 7728 + 138336; down(96) 124512; incept(176,160) 42416 + 345760 and
+    # 59312 + 484000; dense 16464 * 10 + 10 = 164650.
+    assert EXPECTED["inception"] == 1_810_682
+    # 8*8*1*64+64, 6*6*64*128+128, 5*5*128*128+128, 128*10+10.
+    assert EXPECTED["elunet"] == 4160 + 295_040 + 409_728 + 1290 == 710_218
+    assert EXPECTED["mlp1"] == 401_920 + 5130 == 407_050
+    assert EXPECTED["mlp2"] == 401_920 + 262_656 + 5130 == 669_706
+
+
+# Activation of every SN layer, in model order (spec sn_paper.md §2).
+ACTIVATIONS = {
+    "alexnet": ["relu"] * 4 + ["linear"],
+    "elu_alexnet": ["elu"] * 4 + ["linear"],
+    "mlp1": ["elu", "linear"],
+    "mlp2": ["elu", "elu", "linear"],
+    "elunet": ["elu"] * 3 + ["linear"],
+    "inception": ["relu"] * 19 + ["linear"],
+    "nsr_mlp": ["relu"] * 3 + ["linear"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activations_follow_the_spec(name):
+    c = CHANNELS[name]
+    model = models.build(name, input_shape=(28, 28, c))
+    sn = [la for la in model.layers if isinstance(la, (SNConv2D, SNDense))]
+    assert [la.get_config()["activation"] for la in sn] == ACTIVATIONS[name]
+
+
+def test_resnet_activations_are_separate_relus_before_convs():
+    model = models.build("resnet", input_shape=(28, 28, 3))
+    sn = [la for la in model.layers if isinstance(la, (SNConv2D, SNDense))]
+    assert all(la.get_config()["activation"] == "linear" for la in sn)
+    relus = [la for la in model.layers if isinstance(la, keras.layers.ReLU)]
+    # relu0 and relu1 per block (15 blocks) plus the final ReLU.
+    assert len(relus) == 2 * 15 + 1
+
+
+def _of_type(model, cls):
+    return [la for la in model.layers if isinstance(la, cls)]
+
+
+def test_alexnet_pooling_and_lrn_settings():
+    model = models.build("alexnet", input_shape=(28, 28, 3))
+    kinds = [type(la).__name__ for la in model.layers[1:]]
+    assert kinds == [
+        "SNConv2D", "MaxPooling2D", "LocalResponseNormalization",
+        "SNConv2D", "MaxPooling2D", "LocalResponseNormalization",
+        "Flatten", "SNDense", "SNDense", "SNDense",
+    ]  # fmt: skip
+    for pool in _of_type(model, keras.layers.MaxPooling2D):
+        assert tuple(pool.pool_size) == (3, 3)
+        assert tuple(pool.strides) == (2, 2)
+        assert pool.padding == "valid"
+    for lrn in _of_type(model, LocalResponseNormalization):
+        cfg = lrn.get_config()
+        assert (cfg["depth_radius"], cfg["bias"], cfg["beta"]) == (4, 1.0, 0.75)
+        assert cfg["alpha"] == pytest.approx(0.001 / 9)
+    convs = _of_type(model, SNConv2D)
+    assert [tuple(c.kernel_size) for c in convs] == [(5, 5), (5, 5)]
+    assert all(c.padding == "same" for c in convs)
+
+
+def test_inception_pooling_settings():
+    model = models.build("inception", input_shape=(28, 28, 3))
+    avg = model.get_layer("avgpool")
+    assert (tuple(avg.pool_size), tuple(avg.strides), avg.padding) == (
+        (7, 7), (1, 1), "same",
+    )  # fmt: skip
+    for name in ("down1_pool", "down2_pool"):
+        pool = model.get_layer(name)
+        assert (tuple(pool.pool_size), tuple(pool.strides), pool.padding) == (
+            (3, 3), (2, 2), "same",
+        )  # fmt: skip
+    conv = model.get_layer("down1_conv")
+    assert (tuple(conv.strides), conv.padding) == ((2, 2), "same")
 
 
 def test_every_weight_layer_is_spectrally_normalized():
