@@ -195,3 +195,29 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     assert os.listdir(tmp_path / "r") == []
     store.write_json_atomic(path, {"x": 1})
     assert json.load(open(path)) == {"x": 1}
+
+
+def test_time_fits_alternates_and_trains_each_model_fully():
+    import keras
+    import numpy as np
+
+    from nsr_tf.sweep import timing
+
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 4, 4, 1), dtype=np.float32)
+    y = rng.integers(0, 10, 96)
+    row = rows_lib.Row("mnist", "mlp1", "erm")
+    robusts = []
+    for _ in range(2):
+        model = keras.Sequential(
+            [
+                keras.Input((4, 4, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(10),
+            ]
+        )
+        robusts.append(timing._compiled(model, row, 1.0))
+    seconds = timing.time_fits(robusts, x, y, epochs=2, batch_size=32)
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
+    # One warm-up step, then 2 epochs of 3 batches each, for both models.
+    assert [int(r.optimizer.iterations) for r in robusts] == [7, 7]

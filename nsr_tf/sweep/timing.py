@@ -35,13 +35,29 @@ def _compiled(model, row, c2):
     return robust
 
 
-def time_fit(robust, x, y, *, epochs: int, batch_size: int) -> float:
-    """Seconds of ``fit`` for ``epochs`` epochs, after a 1-step warm-up."""
-    dataset = data_lib.to_dataset(x, y, batch_size=batch_size, seed=0)
-    robust.fit(dataset.take(1), epochs=1, verbose=0, shuffle=False)
-    start = time.perf_counter()
-    robust.fit(dataset, epochs=epochs, verbose=0, shuffle=False)
-    return time.perf_counter() - start
+def time_fits(robusts, x, y, *, epochs: int, batch_size: int) -> list[float]:
+    """Seconds of ``fit`` of each model, epoch by epoch in turn.
+
+    Every model first takes one warm-up step (tracing); then epoch ``e`` of
+    model 1, epoch ``e`` of model 2, ... are timed alternately, so load and
+    clock drift on a shared machine fall on all models alike. Each model
+    sees the same batches in the same order.
+    """
+    datasets = [
+        data_lib.to_dataset(x, y, batch_size=batch_size, seed=0)
+        for _ in robusts
+    ]
+    for robust, dataset in zip(robusts, datasets, strict=True):
+        robust.fit(dataset.take(1), epochs=1, verbose=0, shuffle=False)
+    seconds = [0.0] * len(robusts)
+    for _ in range(epochs):
+        for i, (robust, dataset) in enumerate(
+            zip(robusts, datasets, strict=True)
+        ):
+            start = time.perf_counter()
+            robust.fit(dataset, epochs=1, verbose=0, shuffle=False)
+            seconds[i] += time.perf_counter() - start
+    return seconds
 
 
 def conv_operator_sigmas(model, *, iterations: int = 200) -> list[float]:
@@ -74,15 +90,8 @@ def table2_row(row, beta, x, y, c2, *, epochs, batch_size, seed=0) -> dict:
     keras.utils.set_random_seed(seed)
     sn_model = models.build(row.arch, beta=beta, input_shape=x.shape[1:])
     plain_model = export.plain_twin(sn_model)
-    plain_s = time_fit(
-        _compiled(plain_model, row, c2),
-        x,
-        y,
-        epochs=epochs,
-        batch_size=batch_size,
-    )
-    sn_s = time_fit(
-        _compiled(sn_model, row, c2),
+    plain_s, sn_s = time_fits(
+        [_compiled(plain_model, row, c2), _compiled(sn_model, row, c2)],
         x,
         y,
         epochs=epochs,
@@ -105,7 +114,9 @@ def table3_row(
 
     setting = rows_lib.attack_setting(row.dataset, row.training, arrays.c2)
     out = {"row_key": row.key, "beta": rows_lib.format_beta(beta)}
-    for method in ("operator", "kernel"):
+    methods = ("operator", "kernel")
+    robusts = []
+    for method in methods:
         keras.utils.set_random_seed(seed)
         model = models.build(
             row.arch,
@@ -113,14 +124,16 @@ def table3_row(
             method=method,
             input_shape=arrays.x_train.shape[1:],
         )
-        robust = _compiled(model, row, arrays.c2)
-        out[f"{method}_seconds"] = time_fit(
-            robust,
-            arrays.x_train,
-            arrays.y_train,
-            epochs=epochs,
-            batch_size=batch_size,
-        )
+        robusts.append(_compiled(model, row, arrays.c2))
+    seconds = time_fits(
+        robusts,
+        arrays.x_train,
+        arrays.y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+    )
+    for method, robust, sec in zip(methods, robusts, seconds, strict=True):
+        out[f"{method}_seconds"] = sec
         out[f"{method}_conv_sigmas"] = conv_operator_sigmas(robust)
         n = eval_examples
         out[f"{method}_test_acc"] = attack_accuracy(
