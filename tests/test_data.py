@@ -168,15 +168,10 @@ def test_mnist_idx_files_plain_and_gzipped(tmp_path, rng):
     images = rng.integers(0, 256, size=(600, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 600).astype(np.uint8)
 
-    def idx(array):
-        header = bytes([0, 0, 8, array.ndim])
-        dims = b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-        return header + dims + array.tobytes()
-
     for img_name, lab_name in formats.MNIST_FILES.values():
         with gzip.open(tmp_path / (img_name + ".gz"), "wb") as f:
-            f.write(idx(images))
-        (tmp_path / lab_name).write_bytes(idx(labels))  # not gzipped
+            f.write(_idx(images))
+        (tmp_path / lab_name).write_bytes(_idx(labels))  # not gzipped
     x, y = data.load("mnist", "test", data_dir=str(tmp_path), source="files")
     np.testing.assert_allclose(x[..., 0], images[500:] / 255.0, atol=1e-7)
     np.testing.assert_array_equal(y, labels[500:])
@@ -244,3 +239,97 @@ def test_bad_pipeline_arguments():
         data.to_dataset(x, np.zeros(2), batch_size=1)
     with pytest.raises(ValueError, match="at least one example"):
         data.mean_l2_norm(np.zeros((0, 3)))
+
+
+def _idx(array):
+    header = bytes([0, 0, 8, array.ndim])
+    dims = b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return header + dims + array.tobytes()
+
+
+def _write_mnist(directory, rng, n=600, n_labels=None):
+    images = rng.integers(0, 256, size=(n, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, n_labels or n).astype(np.uint8)
+    for img_name, lab_name in formats.MNIST_FILES.values():
+        with gzip.open(os.path.join(directory, img_name + ".gz"), "wb") as f:
+            f.write(_idx(images))
+        with open(os.path.join(directory, lab_name), "wb") as f:
+            f.write(_idx(labels))
+
+
+def _truncate(path, keep=0.5):
+    raw = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(raw[: int(len(raw) * keep)])
+
+
+def _corrupt_mnist_gz(d, rng):
+    _write_mnist(d, rng)
+    _truncate(os.path.join(d, formats.MNIST_FILES["test"][0] + ".gz"))
+    return "mnist", "t10k-images-idx3-ubyte.*EOFError"
+
+
+def _corrupt_mnist_counts(d, rng):
+    _write_mnist(d, rng, n_labels=599)
+    return "mnist", "600 images but 599 labels"
+
+
+def _corrupt_cifar_bin(d, rng):
+    _write_cifar_bin(d, rng)
+    path = os.path.join(d, "cifar-10-batches-bin", "test_batch.bin")
+    with open(path, "ab") as f:
+        f.write(b"\x00" * 100)  # a partial record
+    return "cifar10", "test_batch.bin.*not a multiple of 3073"
+
+
+def _corrupt_cifar_label(d, rng):
+    _write_cifar_bin(d, rng)
+    path = os.path.join(d, "cifar-10-batches-bin", "test_batch.bin")
+    raw = bytearray(open(path, "rb").read())
+    raw[0] = 200  # the first record's label byte
+    open(path, "wb").write(bytes(raw))
+    return "cifar10", r"Labels .* lie in \[\d+, 200\]"
+
+
+def _corrupt_cifar_py(d, rng):
+    sub = os.path.join(d, "cifar-10-batches-py")
+    os.makedirs(sub)
+    for name in formats.CIFAR10_PY_FILES["train"] + ("test_batch",):
+        with open(os.path.join(sub, name), "wb") as f:
+            pickle.dump({b"data": np.zeros((2, 3072), np.uint8)}, f)
+    _truncate(os.path.join(sub, "test_batch"))
+    return "cifar10", "test_batch.*truncated or corrupt"
+
+
+def _corrupt_svhn(d, rng):
+    _write_svhn(d, rng, n=8)
+    _truncate(os.path.join(d, formats.SVHN_FILES["test"]), keep=0.3)
+    return "svhn", "test_32x32.mat.*data_dir"
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        _corrupt_mnist_gz,
+        _corrupt_mnist_counts,
+        _corrupt_cifar_bin,
+        _corrupt_cifar_label,
+        _corrupt_cifar_py,
+        _corrupt_svhn,
+    ],
+)
+def test_truncated_or_corrupt_files_raise_a_clear_error(corrupt, tmp_path, rng):
+    name, match = corrupt(str(tmp_path), rng)
+    with pytest.raises(ValueError, match=match):
+        data.load(name, "test", data_dir=str(tmp_path), source="files")
+
+
+def test_tfds_failure_names_the_dataset_and_directory(monkeypatch, tmp_path):
+    import tensorflow_datasets as tfds
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(tfds, "load", offline)
+    with pytest.raises(ValueError, match="'svhn_cropped'.*no route to host"):
+        data.load("svhn", "train", data_dir=str(tmp_path), source="tfds")

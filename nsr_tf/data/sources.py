@@ -61,20 +61,91 @@ def locate_files(name: str, data_dir: str | None):
     return None
 
 
+_EXPECTED_SHAPES = {
+    "mnist": (28, 28, 1),
+    "cifar10_bin": (32, 32, 3),
+    "cifar10_py": (32, 32, 3),
+    "svhn": (32, 32, 3),
+}
+_LABEL_RANGES = {
+    "mnist": (0, 9),
+    "cifar10_bin": (0, 9),
+    "cifar10_py": (0, 9),
+    "svhn": (1, 10),
+}
+_FILE_LISTS = {
+    "mnist": formats.MNIST_FILES,
+    "cifar10_bin": formats.CIFAR10_BIN_FILES,
+    "cifar10_py": formats.CIFAR10_PY_FILES,
+    "svhn": {k: (v,) for k, v in formats.SVHN_FILES.items()},
+}
+
+
 def read_files(fmt: str, directory: str, split: str):
-    """Reads the official split ``"train"`` or ``"test"`` of a located set."""
-    return _READERS[fmt](directory, split)
+    """Reads the official split ``"train"`` or ``"test"`` of a located set.
+
+    Raises:
+        ValueError: when a file of the split is missing, truncated or
+            corrupt, naming the files expected and the directory; nothing
+            partly read is returned.
+    """
+    expected = ", ".join(_FILE_LISTS[fmt][split])
+    try:
+        images, labels = _READERS[fmt](directory, split)
+    except Exception as exc:  # noqa: BLE001  (any reader failure)
+        raise ValueError(
+            f"Could not read the official {split} files of {fmt} ({expected}) "
+            f"in `data_dir`={directory!r}: {type(exc).__name__}: {exc}. The "
+            "files may be missing, truncated or corrupt."
+        ) from exc
+    _check_arrays(fmt, split, directory, images, labels)
+    return images, labels
+
+
+def _check_arrays(fmt, split, directory, images, labels) -> None:
+    """Shape, count and label-range checks of freshly read official files."""
+    where = f"the official {split} files of {fmt} in {directory!r}"
+    if images.ndim != 4 or images.shape[1:] != _EXPECTED_SHAPES[fmt]:
+        raise ValueError(
+            f"Images of {where} have shape {images.shape}; expected "
+            f"[N, {', '.join(map(str, _EXPECTED_SHAPES[fmt]))}]."
+        )
+    if len(images) != len(labels) or len(images) == 0:
+        raise ValueError(
+            f"{where} hold {len(images)} images but {len(labels)} labels."
+        )
+    low, high = _LABEL_RANGES[fmt]
+    if labels.min() < low or labels.max() > high:
+        raise ValueError(
+            f"Labels of {where} lie in [{labels.min()}, {labels.max()}]; "
+            f"expected [{low}, {high}]: the file is corrupt."
+        )
 
 
 def read_tfds(name: str, split: str, data_dir: str | None):
-    """Reads an official split through tensorflow-datasets (uint8 images)."""
+    """Reads an official split through tensorflow-datasets (uint8 images).
+
+    Raises:
+        ValueError: when tensorflow-datasets cannot provide the dataset
+            (e.g. it is not prepared in ``data_dir`` and cannot be
+            downloaded), naming the tfds dataset and the directory.
+    """
     import tensorflow_datasets as tfds
 
-    dataset = tfds.load(
-        TFDS_NAMES[name], split=split, data_dir=data_dir, as_supervised=True
-    )
-    images, labels = [], []
-    for x, y in tfds.as_numpy(dataset.batch(4096)):
-        images.append(x)
-        labels.append(y)
+    try:
+        dataset = tfds.load(
+            TFDS_NAMES[name], split=split, data_dir=data_dir, as_supervised=True
+        )
+        images, labels = [], []
+        for x, y in tfds.as_numpy(dataset.batch(4096)):
+            images.append(x)
+            labels.append(y)
+    except Exception as exc:  # noqa: BLE001  (download, I/O, parse errors)
+        raise ValueError(
+            f"tensorflow-datasets could not load {TFDS_NAMES[name]!r} "
+            f"(split {split!r}) with `data_dir`={data_dir!r}: "
+            f"{type(exc).__name__}: {exc}. Without internet, prepare it in "
+            "`data_dir` beforehand or pass a `data_dir` holding the "
+            "official distribution files (source='files')."
+        ) from exc
     return np.concatenate(images), np.concatenate(labels)
