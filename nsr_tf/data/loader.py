@@ -83,8 +83,11 @@ def load(
         labels in [0, 10).
 
     Raises:
-        ValueError: for an unknown name, split or source, or when
-            ``source="files"`` finds no official files.
+        ValueError: for an unknown name, split or source; when
+            ``source="files"`` finds no official files; when an official
+            file is truncated or corrupt; or when tensorflow-datasets cannot
+            provide the data (e.g. offline). The message names the files or
+            dataset expected and the directory.
 
     Example:
 
