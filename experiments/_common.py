@@ -1,5 +1,7 @@
 """Flags shared by the experiment scripts (defined by the script's call)."""
 
+import os
+
 from absl import flags
 
 FLAGS = flags.FLAGS
@@ -34,3 +36,16 @@ def load_arrays():
         source=FLAGS.source,
         preset=preset,
     )
+
+
+def save_flags(output_dir: str, script: str) -> str:
+    """Writes every flag value of this run to ``output_dir/flags_<script>.txt``.
+
+    One file per script, rewritten on each invocation, so a result directory
+    records the command that produced it.
+    """
+    os.makedirs(output_dir, exist_ok=True)
+    path = os.path.join(output_dir, f"flags_{script}.txt")
+    with open(path, "w") as f:
+        f.write(FLAGS.flags_into_string())
+    return path

@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _common
 from nsr_tf import data
 from nsr_tf.sweep import figures
 
@@ -31,6 +32,7 @@ flags.mark_flags_as_required(["runs_dir"])
 
 def main(argv):
     del argv
+    _common.save_flags(FLAGS.output_dir, "figures")
     n, out = FLAGS.examples, FLAGS.output_dir
     load = lambda split, **kw: data.load(  # noqa: E731
         FLAGS.dataset, split, data_dir=FLAGS.data_dir, source=FLAGS.source, **kw

@@ -12,6 +12,7 @@ Usage:
 from absl import app
 from absl import flags
 
+from experiments import _common
 from nsr_tf.sweep import nsr
 
 FLAGS = flags.FLAGS
@@ -29,6 +30,7 @@ flags.DEFINE_integer("seed", 0, "Seed.")
 
 def main(argv):
     del argv
+    _common.save_flags(FLAGS.output_dir, "nsr_fig1")
     budget = nsr.NSRBudget(
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,

@@ -13,6 +13,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from experiments import _common
 from nsr_tf import sweep
 from nsr_tf.sweep import rows as rows_lib
 
@@ -47,6 +48,7 @@ flags.mark_flags_as_required(["dataset"])
 
 def main(argv):
     del argv
+    _common.save_flags(FLAGS.output_dir, "table1")
     if FLAGS.merge_only:
         table = sweep.write_table(
             FLAGS.dataset, FLAGS.output_dir, input_dirs=tuple(FLAGS.merge_dirs)

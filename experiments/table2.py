@@ -17,6 +17,7 @@ _common.define_timing_flags(default_epochs=40)
 
 def main(argv):
     del argv
+    _common.save_flags(FLAGS.output_dir, "table2")
     arrays = _common.load_arrays()
     print(
         tables23.run_table(

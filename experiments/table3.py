@@ -21,6 +21,7 @@ flags.DEFINE_integer("eval_examples", None, "Test examples for accuracy.")
 
 def main(argv):
     del argv
+    _common.save_flags(FLAGS.output_dir, "table3")
     arrays = _common.load_arrays()
     print(
         tables23.run_table(

@@ -173,6 +173,8 @@ def test_table1_script_smoke(tmp_path):
     )
     assert "| 2-layer MLP | WRM |" in stdout
     assert len(store.read_records([out])) == 1
+    flags_text = open(os.path.join(out, "flags_table1.txt")).read()
+    assert "--dataset=mnist" in flags_text and "--rows=mlp2:wrm" in flags_text
 
 
 def test_saved_model_evaluation_and_script(sweep_dir, tmp_path):
