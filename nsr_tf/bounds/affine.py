@@ -223,6 +223,20 @@ def patch_l1(layer: AffineLayer, v: tf.Tensor) -> tf.Tensor:
     )
 
 
+def row_sum(t: tf.Tensor) -> tf.Tensor:
+    """Sum over all but the batch axis: ``(B, ...) -> (B,)``.
+
+    Computed as a matrix-vector product with a ones vector: XLA on CPU turns
+    a long row reduction into a slow windowed reduction, while the product
+    runs as one vectorized GEMV (same sum, different summation order).
+    """
+    t = flatten(t)
+    n = t.shape[-1]
+    if n is None:
+        return tf.reduce_sum(t, axis=1)
+    return tf.linalg.matvec(t, tf.ones([n], t.dtype))
+
+
 def batch_max(t: tf.Tensor) -> tf.Tensor:
     """Max over all but the batch axis: ``(B, ...) -> (B,)``."""
     return tf.reduce_max(flatten(t), axis=1)

@@ -258,7 +258,7 @@ def _field_l1(layer, v):
     """Per-output receptive-field l1 of ``v >= 0``, broadcastable, and its
     per-example max ``(B,)``."""
     if layer.kind == "dense":
-        total = tf.reduce_sum(aff.flatten(v), axis=1)
+        total = aff.row_sum(v)
         return total[:, None], total
     field = aff.patch_l1(layer, v)
     return field, aff.batch_max(field)
@@ -464,7 +464,7 @@ def _penalty(layers, x, y, z1, eps_x, eps_w, eps_b, variant, h_last=None):
         prod, last_w = _tau_factors(layers, norms, eps_w)
         tau = eps_x * _add(dist_y, last_w) * prod
     bias_term = _last_bias_term(layers, eps_b)
-    l1u = tf.reduce_sum(u, axis=1)
+    l1u = aff.row_sum(u)
     if variant == "interval":
         # sum_r relu(t) u - relu(-t) l - delta h with t = delta + 2 eps_L
         #   = (u - h) . delta + 2 eps_L ||u||_1 + sum_r relu(-t) (u - l),
