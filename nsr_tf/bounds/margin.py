@@ -268,6 +268,19 @@ def _bias_radius(layer, eb):
     return eb if layer.bias is not None else 0.0
 
 
+def _width_terms(layer, width, kernel, ew):
+    """``width`` through ``(K + eps)^+`` and ``(eps - K)^+``.
+
+    For a dense layer both products come from ONE matmul with the two
+    kernels side by side (per-step weight work, half the per-example ops).
+    """
+    plus, minus = _relu(kernel + ew), _relu(ew - kernel)
+    if layer.kind != "dense":
+        return aff.linear(layer, width, plus), aff.linear(layer, width, minus)
+    both = aff.linear(layer, width, tf.concat([plus, minus], axis=1))
+    return tf.split(both, 2, axis=1)
+
+
 def _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant, h_last=None):
     """Bounds on the perturbed last hidden layer at the clean input.
 
@@ -300,11 +313,9 @@ def _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant, h_last=None):
                 base = base + layer.bias
             spread = _sum_terms(_scale(ew, _field_l1(layer, lo)[0]), eb)
             width = u - lo
-            up = _add(base, spread) + aff.linear(
-                layer, width, _relu(kernel + ew)
-            )
-            dn = base - spread if not _is_zero(spread) else base
-            dn = dn - aff.linear(layer, width, _relu(ew - kernel))
+            up, dn = _width_terms(layer, width, kernel, ew)
+            up = _add(base, spread) + up
+            dn = (base - spread if not _is_zero(spread) else base) - dn
             u, lo = _relu(up), _relu(dn)
             if h is not None:
                 h = _relu(aff.affine(layer, h))
