@@ -16,7 +16,14 @@ times; medians are reported, per iteration. Measured, side by side:
 * with ``--grad``: the same with a gradient w.r.t. the kernels (a train step's
   cost: CE vs CE + alpha tau + beta zeta).
 
-The headline ratio is ``(forward+penalty - forward) / forward``.
+The headline ratio is ``(forward+penalty - forward) / forward``. By default
+the kernels are loop-invariant, and XLA hoists all weight-only work out of
+the loop, so the ratio is the PER-EXAMPLE cost. With ``--fresh`` every
+iteration gets updated kernels (as in training), the weight-only work (one
+pass over every kernel for the row norms) is paid each time, and the extra
+cost is divided by a plain forward pass with fixed kernels. Two floors are
+timed: a forward plus one pass over W1 (N_1, which tau needs) and a forward
+plus the two h* matmuls alone.
 
 Run:
     python benchmarks/bench_bounds.py [--reps 200] [--trials 15] [--xla]
@@ -38,6 +45,7 @@ import tensorflow as tf  # noqa: E402
 from nsr_tf import bounds  # noqa: E402
 
 WIDTHS = (784, 128, 64, 32, 10)
+BASE = "forward [fixed kernels, no update]"
 BATCH = 50
 
 
@@ -65,8 +73,17 @@ def plain_forward(kernels, x):
     return tf.matmul(h, kernels[-1])
 
 
-def repeated(body, reps, xla):
-    """A compiled loop running ``body(x_i) -> scalar`` reps times."""
+def repeated(body, reps, xla, kernels=None):
+    """A compiled loop running ``body(x_i, kernels_i) -> scalar`` reps times.
+
+    With ``kernels`` given, every iteration uses fresh kernels
+    ``k + 1e-30 * acc`` (as a train step does after an optimizer update), so
+    XLA cannot hoist the weight-only work (row norms, ``max(W + eps, 0)``,
+    the K x K distances) out of the loop; the forward pays the same update.
+    Without it, the kernels are loop-invariant and XLA's loop-invariant code
+    motion moves all weight-only work out of the loop: what is timed is then
+    the per-example cost only.
+    """
 
     @tf.function(jit_compile=xla)
     def run(x):
@@ -75,7 +92,8 @@ def repeated(body, reps, xla):
             # Each iteration's input depends on the previous result, so the
             # loop cannot be collapsed; the perturbation is ~1e-30.
             xi = x + 1e-30 * acc + 1e-30 * tf.cast(i, tf.float32)
-            acc = acc + body(xi)
+            ks = None if kernels is None else [k + 1e-30 * acc for k in kernels]
+            acc = acc + body(xi, ks)
         return acc
 
     return run
@@ -83,85 +101,99 @@ def repeated(body, reps, xla):
 
 def time_round_robin(fns, x, trials):
     """Times every function once per round, ``trials`` rounds (interleaved,
-    so machine-load changes hit all cases alike). Returns name -> list."""
+    so machine-load changes hit all cases alike). Returns two dicts name ->
+    list: wall seconds and process CPU seconds (all threads)."""
     for fn in fns.values():  # trace + warm up
         fn(x).numpy()
         fn(x).numpy()
-    times = {name: [] for name in fns}
+    wall = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
     for _ in range(trials):
         for name, fn in fns.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             fn(x).numpy()
-            times[name].append(time.perf_counter() - t0)
-    return times
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - t0)
+    return wall, cpu
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=200)
-    parser.add_argument("--trials", type=int, default=15)
-    parser.add_argument("--xla", action="store_true", help="jit_compile=True")
-    parser.add_argument("--grad", action="store_true", help="also backward")
-    parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--batch", type=int, default=BATCH)
-    args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    kernels, x, y = make_problem(batch=args.batch)
-    eps = dict(eps_x=0.3, eps_w=0.02)
+def inf_norm_w1(kernels):
+    """One pass over the first kernel (N_1 of eq. 21): the per-step floor."""
+    return tf.reduce_max(tf.reduce_sum(tf.abs(kernels[0]), axis=0))
 
-    def fwd(xi):
-        return tf.reduce_sum(plain_forward(kernels, xi))
+
+def h_star_only(kernels, xi, eps_w):
+    """The sound h* recursion's two matmuls alone (no norms): the FLOP
+    floor of the per-example work (0.092 F)."""
+    u = tf.nn.relu(tf.matmul(xi, kernels[0]))
+    for k in kernels[1:-1]:
+        u = tf.nn.relu(tf.matmul(u, tf.nn.relu(k + eps_w)))
+    return tf.reduce_sum(u)
+
+
+def build_cases(kernels, y, eps, grad):
+    """name -> body(xi, ks); ``ks`` (fresh kernels) or None (fixed)."""
+
+    def fwd(xi, ks):
+        return tf.reduce_sum(plain_forward(ks or kernels, xi))
 
     def fwd_pen(variant):
-        def body(xi):
+        def body(xi, ks):
             logits, tau, zeta = bounds.forward_with_margin_penalty(
-                kernels, xi, y, variant=variant, **eps
+                ks or kernels, xi, y, variant=variant, **eps
             )
             return tf.reduce_sum(logits) + tf.reduce_sum(tau + zeta)
 
         return body
 
     def pen_given_z1(variant):
-        def body(xi):
-            z1 = tf.matmul(xi, kernels[0])
-            logits = plain_forward(kernels, xi)  # the train step's forward
+        def body(xi, ks):
+            ks = ks or kernels
+            z1 = tf.matmul(xi, ks[0])
+            logits = plain_forward(ks, xi)  # the train step's forward
             tau, zeta = bounds.margin_penalty(
-                kernels, xi, y, variant=variant, first_preactivation=z1, **eps
+                ks, xi, y, variant=variant, first_preactivation=z1, **eps
             )
             return tf.reduce_sum(logits) + tf.reduce_sum(tau + zeta)
 
         return body
 
     def pen_alone(variant):
-        def body(xi):
+        def body(xi, ks):
             tau, zeta = bounds.margin_penalty(
-                kernels, xi, y, variant=variant, **eps
+                ks or kernels, xi, y, variant=variant, **eps
             )
             return tf.reduce_sum(tau + zeta)
 
         return body
 
+    def floor_w1(xi, ks):
+        return fwd(xi, ks) + inf_norm_w1(ks or kernels)
+
+    def floor_h_star(xi, ks):
+        return fwd(xi, ks) + h_star_only(ks or kernels, xi, eps["eps_w"])
+
     def with_grad(body):
-        def wrapped(xi):
+        def wrapped(xi, ks):
             with tf.GradientTape() as tape:
-                value = body(xi)
-            grads = tape.gradient(value, kernels)
+                if ks is not None:
+                    tape.watch(ks)
+                value = body(xi, ks)
+            grads = tape.gradient(value, ks or kernels)
             return value + 1e-30 * tf.add_n([tf.reduce_sum(g) for g in grads])
 
         return wrapped
 
-    def ce_fwd(xi):
-        logits = plain_forward(kernels, xi)
+    def ce_fwd(xi, ks):
+        logits = plain_forward(ks or kernels, xi)
         return tf.reduce_mean(
             tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
         )
 
     def ce_pen(variant):
-        def body(xi):
+        def body(xi, ks):
             logits, tau, zeta = bounds.forward_with_margin_penalty(
-                kernels, xi, y, variant=variant, **eps
+                ks or kernels, xi, y, variant=variant, **eps
             )
             ce = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)
             return tf.reduce_mean(ce + 0.02 * tau + 0.02 * zeta)
@@ -174,55 +206,86 @@ def main():
     for v in ("sound", "interval"):
         cases.append((f"forward & penalty[{v}] (z1 given)", pen_given_z1(v)))
         cases.append((f"penalty[{v}] standalone", pen_alone(v)))
-    if args.grad:
+    cases.append(("floor: forward + N_1 pass over W1", floor_w1))
+    cases.append(("floor: forward + h* matmuls only", floor_h_star))
+    if grad:
         cases.append(("train: CE fwd+bwd", with_grad(ce_fwd)))
         for v in ("sound", "interval"):
             cases.append(
                 (f"train: CE+penalty[{v}] fwd+bwd", with_grad(ce_pen(v)))
             )
+    return cases
 
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--xla", action="store_true", help="jit_compile=True")
+    parser.add_argument("--grad", action="store_true", help="also backward")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="new kernels every iteration (a train step's per-step cost; "
+        "without it XLA hoists all weight-only work out of the loop)",
+    )
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    kernels, x, y = make_problem(batch=args.batch)
+    eps = dict(eps_x=0.3, eps_w=0.02)
+    cases = build_cases(kernels, y, eps, args.grad)
     print(
         f"784-128-64-32-10, batch {args.batch}, reps {args.reps}, trials "
-        f"{args.trials}, xla={args.xla}, grad={args.grad}, "
-        f"threads={args.threads or 'default'}"
+        f"{args.trials}, xla={args.xla}, fresh={args.fresh}, "
+        f"grad={args.grad}, threads={args.threads or 'default'}, "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
-    fns = {name: repeated(body, args.reps, args.xla) for name, body in cases}
-    times = time_round_robin(fns, x, args.trials)
-    results, bests = {}, {}
+    fresh = kernels if args.fresh else None
+    fns = {
+        name: repeated(body, args.reps, args.xla, fresh) for name, body in cases
+    }
+    if args.fresh:
+        # The denominator: a plain forward pass (fixed kernels, no update).
+        fns[BASE] = repeated(cases[0][1], args.reps, args.xla, None)
+    wall, cpu = time_round_robin(fns, x, args.trials)
+    results = {n: statistics.median(wall[n]) / args.reps for n in fns}
+    bests = {n: min(wall[n]) / args.reps for n in fns}
+    cpus = {n: statistics.median(cpu[n]) / args.reps for n in fns}
     for name in fns:
-        results[name] = statistics.median(times[name]) / args.reps
-        bests[name] = min(times[name]) / args.reps
         print(
-            f"{name:42s} {1e6 * results[name]:9.1f} us/iter median "
-            f"(min {1e6 * bests[name]:8.1f})"
+            f"{name:42s} {1e6 * results[name]:8.1f} us/iter median (min "
+            f"{1e6 * bests[name]:7.1f}; CPU {1e6 * cpus[name]:7.1f})"
         )
-    print("\nratios, median-based (min-based); extra cost / forward:")
+    print("\nratios, wall median (wall min; CPU median); extra cost / forward:")
 
     def ratio(table, name, whole=False):
-        base = table["forward"]
+        base = table.get(BASE, table["forward"])
         value = table[name]
-        return value / base if whole else (value - base) / base
+        return value / base if whole else (value - table["forward"]) / base
 
     for name in results:
-        if name.startswith("forward+penalty") or "(z1 given)" in name:
-            print(
-                f"  {name:42s} {ratio(results, name):6.3f} "
-                f"({ratio(bests, name):6.3f})"
-            )
-        elif "standalone" in name:
-            print(
-                f"  {name:42s} {ratio(results, name, True):6.3f} "
-                f"({ratio(bests, name, True):6.3f})  whole penalty / forward"
-            )
+        if name in ("forward", BASE) or name.startswith("train"):
+            continue
+        whole = "standalone" in name
+        print(
+            f"  {name:42s} {ratio(results, name, whole):6.3f} "
+            f"({ratio(bests, name, whole):6.3f}; "
+            f"{ratio(cpus, name, whole):6.3f})"
+            + ("  whole penalty / forward" if whole else "")
+        )
     if args.grad:
+        ce = "train: CE fwd+bwd"
         for v in ("sound", "interval"):
             key = f"train: CE+penalty[{v}] fwd+bwd"
-            ce = "train: CE fwd+bwd"
-            med = (results[key] - results[ce]) / results[ce]
-            best = (bests[key] - bests[ce]) / bests[ce]
             print(
                 f"  train step {v:8s}: extra / CE step        "
-                f"{med:6.3f} ({best:6.3f})"
+                f"{(results[key] - results[ce]) / results[ce]:6.3f}"
+                f" ({(bests[key] - bests[ce]) / bests[ce]:6.3f}; "
+                f"{(cpus[key] - cpus[ce]) / cpus[ce]:6.3f})"
             )
     flops = 2 * sum(a * b for a, b in zip(WIDTHS[:-1], WIDTHS[1:], strict=True))
     zeta_flops = 2 * sum(
