@@ -137,11 +137,13 @@ def make_train_step(model, training_mode, eps, jit_compile=False):
 
 
 def time_steps(step, x, y, n):
-    start = time.perf_counter()
+    """Wall and process-CPU seconds per step (CPU: all threads together)."""
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(n):
         loss = step(x, y)
     float(loss)  # Wait for the last step.
-    return (time.perf_counter() - start) / n
+    wall = (time.perf_counter() - start) / n
+    return wall, (time.process_time() - cpu_start) / n
 
 
 def bench_row(arch, training_mode, variants, rounds, steps, warmup, jit):
@@ -159,12 +161,27 @@ def bench_row(arch, training_mode, variants, rounds, steps, warmup, jit):
         )
         for _ in range(warmup):
             float(steps_fns[variant](x, y))
-    times = {v: [] for v in variants}
-    for _ in range(rounds):
-        for variant in variants:
-            times[variant].append(time_steps(steps_fns[variant], x, y, steps))
+    walls = {v: [] for v in variants}
+    cpus = {v: [] for v in variants}
+    for i in range(rounds):
+        # Alternate the order too, so neither variant always runs first.
+        order = variants if i % 2 == 0 else variants[::-1]
+        for variant in order:
+            wall, cpu = time_steps(steps_fns[variant], x, y, steps)
+            walls[variant].append(wall)
+            cpus[variant].append(cpu)
     # The minimum over rounds: the least-disturbed estimate on a shared CPU.
-    return {v: min(t) for v, t in times.items()}
+    return (
+        {v: min(t) for v, t in walls.items()},
+        {v: min(t) for v, t in cpus.items()},
+    )
+
+
+def _loadavg():
+    try:
+        return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def main(argv=None):
@@ -177,21 +194,33 @@ def main(argv=None):
     parser.add_argument("--pgm_steps", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--jit_compile", action="store_true")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="TF intra- and inter-op threads (0: TF default).",
+    )
     parser.add_argument("--out", default=None, help="Markdown file to write.")
     args = parser.parse_args(argv)
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    load_before = _loadavg()
     variants = args.variants.split(",")
     header = "| model | training | " + " | ".join(
         f"{v} ms/step" for v in variants
     )
     ratio_cols = [v for v in variants if v != "plain"]
-    header += " | " + " | ".join(f"{v}/plain" for v in ratio_cols) + " |"
-    lines = [header, "|" + "---|" * (2 + len(variants) + len(ratio_cols))]
+    header += " | " + " | ".join(f"{v}/plain" for v in ratio_cols)
+    header += " | " + " | ".join(f"{v}/plain CPU" for v in ratio_cols) + " |"
+    ncols = 2 + len(variants) + 2 * len(ratio_cols)
+    lines = [header, "|" + "---|" * ncols]
     for arch in args.archs.split(","):
         for mode in args.modes.split(","):
             steps = args.erm_steps if mode == "erm" else args.pgm_steps
             if arch == "alexnet":
                 steps = max(1, steps // 2)
-            t = bench_row(
+            t, cpu = bench_row(
                 arch,
                 mode,
                 variants,
@@ -205,6 +234,9 @@ def main(argv=None):
             row += " | " + " | ".join(
                 f"{t[v] / t['plain']:.3f}x" for v in ratio_cols
             )
+            row += " | " + " | ".join(
+                f"{cpu[v] / cpu['plain']:.3f}x" for v in ratio_cols
+            )
             row += " |"
             lines.append(row)
             print(row, flush=True)
@@ -214,7 +246,10 @@ def main(argv=None):
         f"{platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} CPUs, devices: "
         f"{', '.join(d.device_type for d in device)}; batch {BATCH}; "
-        f"fastest of {args.rounds} alternating rounds; XLA: {args.jit_compile}"
+        f"fastest of {args.rounds} alternating rounds (wall; CPU = process "
+        f"CPU time, all threads); XLA: {args.jit_compile}; threads: "
+        f"{args.threads or 'TF default'}; load average "
+        f"before/after: {load_before} / {_loadavg()}"
     )
     table = "\n".join(lines)
     print(info)

@@ -371,9 +371,14 @@ def sn_dense_matmul(x, kernel, u, beta):
 
     Forward: one dense power-iteration step from ``u`` (as
     ``dense_power_iteration``), then the output-scaled matmul. Backward: the
-    exact gradient of that composite (gradients flow through sigma_hat), with
-    the two rank-1 terms of d sigma_hat / dW folded into the main weight
-    gradient matmul, so no extra kernel-sized tensors are formed.
+    exact gradient of that composite (gradients flow through sigma_hat, v and
+    u', as in ``sn.py``). d sigma_hat / dW is the rank-2 matrix
+    ``v^T (k wv) + q^T u`` whose factors depend only on ``(W, u)``; they are
+    formed in the forward pass, so the backward pass adds only one scalar
+    (``sum(gz * xW)``) and folds both rank-1 terms into the main weight
+    gradient matmul as two extra rows: no kernel-sized temporaries. Ops used
+    only by the kernel gradient are pruned from graphs that do not ask for it
+    (e.g. attack loops, which differentiate with respect to ``x``).
 
     Args:
         x: ``[batch, in]`` inputs (float32 or float16).
@@ -390,18 +395,21 @@ def sn_dense_matmul(x, kernel, u, beta):
     """
     kernel = tf.convert_to_tensor(kernel)
     u = tf.stop_gradient(tf.cast(u, tf.float32))
+    eps = NORM_EPSILON
 
     @tf.custom_gradient
     def fused(x, kernel):
-        eps = NORM_EPSILON
+        # Power step: v = n(u W^T), wv = v W, u' = n(wv), sigma = <wv, u'>.
         v_raw = tf.matmul(u, kernel, transpose_b=True)
         a = tf.sqrt(tf.reduce_sum(tf.square(v_raw)))
-        v = v_raw / (a + eps)
+        inv_a = 1.0 / (a + eps)
+        v = v_raw * inv_a
         wv = tf.matmul(v, kernel)
-        r = tf.sqrt(tf.reduce_sum(tf.square(wv)))
-        u_new = wv / (r + eps)
-        sigma = tf.reduce_sum(wv * u_new)
-        t = sigma / beta
+        r2 = tf.reduce_sum(tf.square(wv))
+        r = tf.sqrt(r2)
+        r_eps = r + eps
+        # sigma / beta with sigma = <wv, wv / (r + eps)> = r^2 / (r + eps).
+        t = r2 / (r_eps * beta)
         scale = 1.0 / tf.maximum(1.0, t)
         xw = tf.matmul(x, tf.cast(kernel, x.dtype))
         z = xw * tf.cast(scale, x.dtype)
@@ -410,28 +418,34 @@ def sn_dense_matmul(x, kernel, u, beta):
             del unused_gu
             g_main = gz * tf.cast(scale, gz.dtype)
             gx = tf.matmul(g_main, tf.cast(kernel, gz.dtype), transpose_b=True)
-            g_scale = tf.reduce_sum(tf.cast(gz * xw, tf.float32))
-            g_sigma = tf.where(t > 1.0, -g_scale * scale * scale / beta, 0.0)
-            g_wv = g_sigma * wv * (r + 2 * eps) / tf.square(r + eps)
-            g_v = tf.matmul(g_wv, kernel, transpose_b=True)
-            g_vraw = g_v / (a + eps) - v_raw * tf.reduce_sum(g_v * v_raw) / (
-                tf.maximum(a, eps) * tf.square(a + eps)
+            # dL/dsigma = -sum(gz * xW) scale^2 / beta where the cap binds;
+            # dsigma/dwv = wv (r + 2 eps) / (r + eps)^2.
+            k = tf.where(
+                t > 1.0,
+                -(scale * scale / beta) * (r + 2 * eps) / (r_eps * r_eps),
+                0.0,
             )
+            c = tf.reduce_sum(tf.cast(gz * xw, tf.float32)) * k
+            # Through v = v_raw / (a + eps), v_raw = u W^T: g_v = c wv W^T and
+            # g_vraw = c q with q as below (v_raw = v (a + eps)).
+            ww = tf.matmul(wv, kernel, transpose_b=True)
+            q = ww * inv_a - v * (tf.reduce_sum(ww * v) / tf.maximum(a, eps))
+            # dL/dW = x^T g_main + c (v^T wv + q^T u).
+            lhs_sn = c * tf.concat([v, q], axis=0)
+            rhs_sn = tf.concat([wv, u], axis=0)
             if x.dtype == tf.float32:
-                lhs = tf.concat([x, v, g_vraw], axis=0)
-                rhs = tf.concat([g_main, g_wv, u], axis=0)
-                g_kernel = tf.matmul(lhs, rhs, transpose_a=True)
+                g_kernel = tf.matmul(
+                    tf.concat([x, lhs_sn], axis=0),
+                    tf.concat([g_main, rhs_sn], axis=0),
+                    transpose_a=True,
+                )
             else:
                 g_kernel = tf.cast(
                     tf.matmul(x, g_main, transpose_a=True), tf.float32
                 )
-                g_kernel += tf.matmul(
-                    tf.concat([v, g_vraw], 0),
-                    tf.concat([g_wv, u], 0),
-                    transpose_a=True,
-                )
+                g_kernel += tf.matmul(lhs_sn, rhs_sn, transpose_a=True)
             return gx, g_kernel
 
-        return (z, tf.stop_gradient(u_new)), grad
+        return (z, tf.stop_gradient(wv / r_eps)), grad
 
     return fused(x, kernel)
