@@ -108,7 +108,9 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
 
     def _fused_call(self, inputs, training):
         # One fused op for the power step, rescaling and its gradient.
-        flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
+        flat = inputs
+        if inputs.shape.rank != 2:
+            flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
         x, u_new = spectral.sn_dense_matmul(
             flat, self._raw_kernel(), self.u.value, self.beta
         )

@@ -39,6 +39,9 @@ DEFAULT_ITERATIONS = 100
 
 _PADDINGS = ("same", "valid")
 
+#: Batch size assumed by ``_stack_sn_rows`` when the batch is not static.
+_DEFAULT_ROWS = 128
+
 
 def l2_normalize(x: tf.Tensor) -> tf.Tensor:
     """Divides ``x`` by its l2 norm over the whole tensor plus 1e-12."""
@@ -376,7 +379,8 @@ def sn_dense_matmul(x, kernel, u, beta):
     ``v^T (k wv) + q^T u`` whose factors depend only on ``(W, u)``; they are
     formed in the forward pass, so the backward pass adds only one scalar
     (``sum(gz * xW)``) and folds both rank-1 terms into the main weight
-    gradient matmul as two extra rows: no kernel-sized temporaries. Ops used
+    gradient matmul as two extra rows (copying ``x``), or, for kernels small
+    next to the batch, adds them as one rank-2 product. Ops used
     only by the kernel gradient are pruned from graphs that do not ask for it
     (e.g. attack loops, which differentiate with respect to ``x``).
 
@@ -396,6 +400,7 @@ def sn_dense_matmul(x, kernel, u, beta):
     kernel = tf.convert_to_tensor(kernel)
     u = tf.stop_gradient(tf.cast(u, tf.float32))
     eps = NORM_EPSILON
+    stack_rows = _stack_sn_rows(x, kernel)
 
     @tf.custom_gradient
     def fused(x, kernel):
@@ -433,7 +438,7 @@ def sn_dense_matmul(x, kernel, u, beta):
             # dL/dW = x^T g_main + c (v^T wv + q^T u).
             lhs_sn = c * tf.concat([v, q], axis=0)
             rhs_sn = tf.concat([wv, u], axis=0)
-            if x.dtype == tf.float32:
+            if stack_rows:
                 g_kernel = tf.matmul(
                     tf.concat([x, lhs_sn], axis=0),
                     tf.concat([g_main, rhs_sn], axis=0),
@@ -449,3 +454,18 @@ def sn_dense_matmul(x, kernel, u, beta):
         return (z, tf.stop_gradient(wv / r_eps)), grad
 
     return fused(x, kernel)
+
+
+def _stack_sn_rows(x, kernel):
+    """Whether to fold d sigma/dW into the weight-gradient matmul as rows.
+
+    Stacking copies ``x`` and ``g`` (``batch * (in + out)`` floats); a
+    separate rank-2 product plus an add touches ~``4 * in * out``. The
+    cheaper one is used (a cost choice only; both give the same gradient).
+    Mixed precision always uses the separate float32 product.
+    """
+    if x.dtype != tf.float32:
+        return False
+    rows = x.shape[0] if x.shape[0] is not None else _DEFAULT_ROWS
+    n_in, n_out = kernel.shape
+    return 4 * n_in * n_out > rows * (n_in + n_out)

@@ -184,17 +184,26 @@ def test_dense_operator_norm_rejects_bad_arguments():
 
 
 @pytest.mark.parametrize(
-    "beta, dtype",
-    [(0.3, tf.float32), (100.0, tf.float32), (0.3, tf.float16)],
+    "beta, dtype, batch, stacked",
+    [
+        (0.3, tf.float32, 5, True),
+        (100.0, tf.float32, 5, True),
+        (0.3, tf.float32, 40, False),
+        (0.3, tf.float16, 5, False),
+    ],
 )
-def test_fused_dense_matmul_matches_autodiff_of_the_composite(beta, dtype, rng):
+def test_fused_dense_matmul_matches_autodiff_of_the_composite(
+    beta, dtype, batch, stacked, rng
+):
     # Reference: float32 autodiff through dense_power_iteration (gradients
-    # through sigma_hat, v and u'); beta=0.3 makes the cap bind.
-    x32 = tf.constant(rng.normal(size=(5, 6)), tf.float32)
+    # through sigma_hat, v and u'); beta=0.3 makes the cap bind. Both ways of
+    # adding d sigma/dW (stacked rows, separate product) are covered.
+    x32 = tf.constant(rng.normal(size=(batch, 6)), tf.float32)
     kernel = tf.constant(rng.normal(size=(6, 4)), tf.float32)
     u = tf.constant(rng.normal(size=(1, 4)), tf.float32)
-    gz32 = tf.constant(rng.normal(size=(5, 4)), tf.float32)
+    gz32 = tf.constant(rng.normal(size=(batch, 4)), tf.float32)
     x, gz = tf.cast(x32, dtype), tf.cast(gz32, dtype)
+    assert spectral._stack_sn_rows(x, kernel) == stacked
     x32 = tf.cast(x, tf.float32)  # The same (rounded) inputs.
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([x, x32, kernel])
