@@ -16,6 +16,8 @@ from typing import Any
 from typing import Optional
 
 import tensorflow as tf
+from tensorflow.python.framework import ops as tf_ops
+from tensorflow.python.ops import control_flow_util
 
 _PADDINGS = ("same", "valid")
 
@@ -185,6 +187,11 @@ def inf_norm(layer: AffineLayer, kernel=None) -> tf.Tensor:
     bound otherwise.
     """
     kernel = layer.kernel if kernel is None else kernel
+    if layer.kind == "dense" and not compiling_with_xla():
+        # Graph/eager: |K|^T 1 as a GEMV beats TF's outer-axis reduction.
+        ones = tf.ones([kernel.shape[0], 1], kernel.dtype)
+        sums = tf.matmul(tf.abs(kernel), ones, transpose_a=True)
+        return tf.reduce_max(sums)
     axes = [0] if layer.kind == "dense" else [0, 1, 2]
     return tf.reduce_max(tf.reduce_sum(tf.abs(kernel), axis=axes))
 
@@ -223,16 +230,36 @@ def patch_l1(layer: AffineLayer, v: tf.Tensor) -> tf.Tensor:
     )
 
 
+def compiling_with_xla() -> bool:
+    """Whether the ops being built will be compiled by XLA.
+
+    True while tracing a ``tf.function(jit_compile=True)`` (or a function
+    called from one), as TensorFlow itself checks it; False in eager mode and
+    in plain graph mode. Only used to pick the faster of two equivalent
+    formulations: XLA on CPU emits long row/column reductions as slow
+    windowed loops but small matrix-vector products as vectorized GEMVs
+    (and the reverse for a ``(1, n) x (n, m)`` product), while TF's graph
+    executor favours the fewest ops.
+    """
+    try:
+        return bool(
+            control_flow_util.GraphOrParentsInXlaContext(
+                tf_ops.get_default_graph()
+            )
+        )
+    except Exception:  # private API: fall back to the graph-mode forms
+        return False
+
+
 def row_sum(t: tf.Tensor) -> tf.Tensor:
     """Sum over all but the batch axis: ``(B, ...) -> (B,)``.
 
-    Computed as a matrix-vector product with a ones vector: XLA on CPU turns
-    a long row reduction into a slow windowed reduction, while the product
-    runs as one vectorized GEMV (same sum, different summation order).
+    Under XLA, a matrix-vector product with a ones vector (one vectorized
+    GEMV instead of a windowed row reduction; same sum, another order).
     """
     t = flatten(t)
     n = t.shape[-1]
-    if n is None:
+    if n is None or not compiling_with_xla():
         return tf.reduce_sum(t, axis=1)
     return tf.linalg.matvec(t, tf.ones([n], t.dtype))
 

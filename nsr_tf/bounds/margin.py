@@ -271,14 +271,15 @@ def _bias_radius(layer, eb):
 def _width_terms(layer, width, kernel, ew):
     """``width`` through ``(K + eps)^+`` and ``(eps - K)^+``.
 
-    For a dense layer both products come from ONE matmul with the two
-    kernels side by side (per-step weight work, half the per-example ops).
+    Under XLA, for a dense layer both products come from ONE matmul with the
+    two kernels side by side (per-step weight work, half the per-example
+    dots).
     """
-    if layer.kind != "dense":
+    if layer.kind != "dense" or not aff.compiling_with_xla():
+        # Graph mode: two matmuls beat one wider matmul plus concat/split.
         plus, minus = _relu(kernel + ew), _relu(ew - kernel)
         return aff.linear(layer, width, plus), aff.linear(layer, width, minus)
-    # relu([K, -K] + eps) = [(K + eps)^+, (eps - K)^+]: as many ops as the
-    # two halves built apart, and one matmul instead of two.
+    # relu([K, -K] + eps) = [(K + eps)^+, (eps - K)^+], one matmul (XLA).
     both = _relu(_add(tf.concat([kernel, -kernel], axis=1), ew))
     return tf.split(aff.linear(layer, width, both), 2, axis=1)
 
