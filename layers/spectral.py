@@ -378,7 +378,7 @@ def sn_dense_matmul(x, kernel, u, beta):
     u', as in ``sn.py``). d sigma_hat / dW is the rank-2 matrix
     ``v^T (k wv) + q^T u`` whose factors depend only on ``(W, u)``; they are
     formed in the forward pass, so the backward pass adds only one scalar
-    (``sum(gz * xW)``) and folds both rank-1 terms into the main weight
+    factor (``sum(gz * xW)``) and folds both rank-1 terms into the main weight
     gradient matmul as two extra rows (copying ``x``), or, for kernels small
     next to the batch, adds them as one rank-2 product. Ops used
     only by the kernel gradient are pruned from graphs that do not ask for it
@@ -418,37 +418,40 @@ def sn_dense_matmul(x, kernel, u, beta):
         scale = 1.0 / tf.maximum(1.0, t)
         xw = tf.matmul(x, tf.cast(kernel, x.dtype))
         z = xw * tf.cast(scale, x.dtype)
+        # d sigma/dW factors, from (W, u) only; used only by the kernel
+        # gradient. dL/dsigma = -sum(gz * xW) scale^2 / beta where the cap
+        # binds, dsigma/dwv = wv (r + 2 eps) / (r + eps)^2, so g_wv = c wv
+        # with c = sum(gz * xW) k. Through v = v_raw / (a + eps) and
+        # v_raw = u W^T: g_v = c wv W^T and g_vraw = c q with q as below.
+        k = tf.where(
+            t > 1.0,
+            -(scale * scale / beta) * (r + 2 * eps) / (r_eps * r_eps),
+            0.0,
+        )
+        ww = tf.matmul(wv, kernel, transpose_b=True)
+        q = ww * inv_a - v * (tf.reduce_sum(ww * v) / tf.maximum(a, eps))
+        # dL/dW = x^T g_main + c (v^T wv + q^T u).
+        lhs_sn = tf.concat([v, q], axis=0)
+        rhs_sn = tf.concat([wv, u], axis=0)
+        if stack_rows:
+            lhs = tf.concat([x, lhs_sn], axis=0)
 
         def grad(gz, unused_gu):
             del unused_gu
             g_main = gz * tf.cast(scale, gz.dtype)
             gx = tf.matmul(g_main, tf.cast(kernel, gz.dtype), transpose_b=True)
-            # dL/dsigma = -sum(gz * xW) scale^2 / beta where the cap binds;
-            # dsigma/dwv = wv (r + 2 eps) / (r + eps)^2.
-            k = tf.where(
-                t > 1.0,
-                -(scale * scale / beta) * (r + 2 * eps) / (r_eps * r_eps),
-                0.0,
-            )
             c = tf.reduce_sum(tf.cast(gz * xw, tf.float32)) * k
-            # Through v = v_raw / (a + eps), v_raw = u W^T: g_v = c wv W^T and
-            # g_vraw = c q with q as below (v_raw = v (a + eps)).
-            ww = tf.matmul(wv, kernel, transpose_b=True)
-            q = ww * inv_a - v * (tf.reduce_sum(ww * v) / tf.maximum(a, eps))
-            # dL/dW = x^T g_main + c (v^T wv + q^T u).
-            lhs_sn = c * tf.concat([v, q], axis=0)
-            rhs_sn = tf.concat([wv, u], axis=0)
             if stack_rows:
                 g_kernel = tf.matmul(
-                    tf.concat([x, lhs_sn], axis=0),
-                    tf.concat([g_main, rhs_sn], axis=0),
+                    lhs,
+                    tf.concat([g_main, c * rhs_sn], axis=0),
                     transpose_a=True,
                 )
             else:
                 g_kernel = tf.cast(
                     tf.matmul(x, g_main, transpose_a=True), tf.float32
                 )
-                g_kernel += tf.matmul(lhs_sn, rhs_sn, transpose_a=True)
+                g_kernel += tf.matmul(lhs_sn, c * rhs_sn, transpose_a=True)
             return gx, g_kernel
 
         return (z, tf.stop_gradient(wv / r_eps)), grad
