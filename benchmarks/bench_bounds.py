@@ -122,13 +122,16 @@ def inf_norm_w1(kernels):
     return tf.reduce_max(tf.reduce_sum(tf.abs(kernels[0]), axis=0))
 
 
-def h_star_only(kernels, xi, eps_w):
-    """The sound h* recursion's two matmuls alone (no norms): the FLOP
-    floor of the per-example work (0.092 F)."""
-    u = tf.nn.relu(tf.matmul(xi, kernels[0]))
+def forward_and_h_star(kernels, xi, eps_w):
+    """Logits plus the sound h* recursion's two matmuls alone (no norms),
+    sharing ``x K1`` as the penalty does: the FLOP floor of the per-example
+    work (0.092 F)."""
+    z1 = tf.matmul(xi, kernels[0])
+    h, u = tf.nn.relu(z1), tf.nn.relu(z1)
     for k in kernels[1:-1]:
+        h = tf.nn.relu(tf.matmul(h, k))
         u = tf.nn.relu(tf.matmul(u, tf.nn.relu(k + eps_w)))
-    return tf.reduce_sum(u)
+    return tf.reduce_sum(tf.matmul(h, kernels[-1])) + tf.reduce_sum(u)
 
 
 def build_cases(kernels, y, eps, grad):
@@ -171,7 +174,7 @@ def build_cases(kernels, y, eps, grad):
         return fwd(xi, ks) + inf_norm_w1(ks or kernels)
 
     def floor_h_star(xi, ks):
-        return fwd(xi, ks) + h_star_only(ks or kernels, xi, eps["eps_w"])
+        return forward_and_h_star(ks or kernels, xi, eps["eps_w"])
 
     def with_grad(body):
         def wrapped(xi, ks):
