@@ -7,9 +7,13 @@ PGM-15 (l2) adversarial training, batch 128, compiled train steps
 (SNDense/SNConv2D, beta=1, one power iteration per step, gradients through
 sigma_hat) and optionally ``sn_inf`` (beta=inf: sigma tracked only).
 
-Plain and SN steps are timed in alternating rounds so that load from other
-processes affects both alike; the table reports the fastest round (the
-least disturbed by other load).
+Plain and SN steps are timed in alternating rounds (alternating order too)
+so that load from other processes affects both alike; the table reports the
+fastest round (the least disturbed by other load) of wall time and, as a
+second ratio, of process CPU time (all threads). ``--threads 1`` pins TF to
+one intra-/inter-op thread: the least noisy comparison on a shared machine.
+``--frozen_attack`` runs the PGM loop under ``kernel_override`` with the SN
+kernels computed once per step (what an attack could do; same values).
 
 Usage:
     python benchmarks/bench_sn_layers.py --out /work/notes/bench_layers.md
