@@ -136,6 +136,28 @@ class RobustModel(keras.Model):
 
     def _input_attack(self, x, labels):
         """Adversarial inputs of the configured attack (reads SN state)."""
+
+        with kernel_override(self._attack_kernels()):
+            return self._input_attack_impl(x, labels)
+
+    def _attack_kernels(self):
+        """Effective SN kernels, computed once for a whole attack loop.
+
+        Inside the attack every forward is ``training=False``, which reads
+        ``u`` and the kernel without changing them, so each attack step
+        would recompute the same ``normalized_kernel()``; substituting it
+        once per training step gives the same values at a fraction of the
+        cost. Only inside a traced step: an eagerly compiled attack would
+        keep the first kernels it saw.
+        """
+        if not tf.inside_function():
+            return {}
+        return {
+            layer: tf.stop_gradient(layer.normalized_kernel())
+            for layer in self._sn_layers
+        }
+
+    def _input_attack_impl(self, x, labels):
         from nsr_tf import attacks
 
         cfg = self._robust_config
