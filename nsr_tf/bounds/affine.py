@@ -16,8 +16,6 @@ from typing import Any
 from typing import Optional
 
 import tensorflow as tf
-from tensorflow.python.framework import ops as tf_ops
-from tensorflow.python.ops import control_flow_util
 
 _PADDINGS = ("same", "valid")
 
@@ -241,13 +239,12 @@ def compiling_with_xla() -> bool:
     (and the reverse for a ``(1, n) x (n, m)`` product), while TF's graph
     executor favours the fewest ops.
     """
-    try:
-        return bool(
-            control_flow_util.GraphOrParentsInXlaContext(
-                tf_ops.get_default_graph()
-            )
-        )
-    except Exception:  # private API: fall back to the graph-mode forms
+    try:  # private API, imported here so a TF without it still imports us
+        from tensorflow.python.ops import control_flow_util
+
+        graph = tf.compat.v1.get_default_graph()
+        return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
+    except Exception:  # fall back to the graph-mode forms
         return False
 
 
