@@ -168,14 +168,8 @@ def test_pairwise_matches_numpy_reference(depth, variant):
     assert np.all(zeta.numpy() >= 0) or variant == "interval"
 
 
-@pytest.mark.parametrize("depth", [2, 3, 4, 5])
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_margin_penalty_is_max_over_wrong_classes(depth, variant):
-    kernels, eps = hand_network(depth)
-    y = np.array([0, 1, 2])
-    tau, zeta = bounds.margin_penalty(
-        kernels, X_HAND, y, eps_x=0.07, eps_w=eps, variant=variant
-    )
+def _assert_max_over_wrong_classes(tau, zeta, kernels, eps, variant, y):
+    """Per-example (tau, zeta) == max over y' != y of the NumPy reference."""
     ref_tau, ref_zeta = ref_pairwise(kernels, X_HAND, 0.07, eps, variant)
     for b, label in enumerate(y):
         others = [c for c in range(3) if c != label]
@@ -185,6 +179,17 @@ def test_margin_penalty_is_max_over_wrong_classes(depth, variant):
         np.testing.assert_allclose(
             zeta.numpy()[b], ref_zeta[b, others, label].max(), rtol=1e-9
         )
+
+
+@pytest.mark.parametrize("depth", [2, 3, 4, 5])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_margin_penalty_is_max_over_wrong_classes(depth, variant):
+    kernels, eps = hand_network(depth)
+    y = np.array([0, 1, 2])
+    tau, zeta = bounds.margin_penalty(
+        kernels, X_HAND, y, eps_x=0.07, eps_w=eps, variant=variant
+    )
+    _assert_max_over_wrong_classes(tau, zeta, kernels, eps, variant, y)
 
 
 def test_scalar_eps_equals_repeated_per_layer_eps():
@@ -372,15 +377,7 @@ def test_compiled_forms_match_numpy_reference(variant, jit_compile):
 
     logits, tau, zeta = run(tf.constant(X_HAND))
     assert modes == [jit_compile]
-    ref_tau, ref_zeta = ref_pairwise(kernels, X_HAND, 0.07, eps, variant)
-    for b, label in enumerate(y):
-        others = [c for c in range(3) if c != label]
-        np.testing.assert_allclose(
-            tau.numpy()[b], ref_tau[others, label].max(), rtol=1e-9
-        )
-        np.testing.assert_allclose(
-            zeta.numpy()[b], ref_zeta[b, others, label].max(), rtol=1e-9
-        )
+    _assert_max_over_wrong_classes(tau, zeta, kernels, eps, variant, y)
     ref_logits = np.stack([_f([k.T for k in kernels], xb) for xb in X_HAND])
     np.testing.assert_allclose(logits.numpy(), ref_logits, rtol=1e-12)
 
