@@ -1,8 +1,6 @@
 """Small tensor helpers of ``RobustModel``'s step (replica scaling, labels,
 batch reduction, effective kernels)."""
 
-import math
-
 import tensorflow as tf
 
 
@@ -44,16 +42,3 @@ def _batch_mean(values, sample_weight):
     if sample_weight is not None:
         values = values * tf.cast(tf.reshape(sample_weight, [-1]), tf.float32)
     return tf.reduce_mean(values)
-
-
-def _effective_kernel(layer):
-    """The kernel an SN layer applies, differentiable in its variable.
-
-    With ``beta=inf`` the divisor max(1, sigma/beta) is exactly 1, so this is
-    the raw kernel (skipping ``normalized_kernel()``'s power iteration and
-    its backward pass, which cost more than a forward+backward pass of the
-    NSR network itself); otherwise ``normalized_kernel()``.
-    """
-    if math.isinf(layer.beta):
-        return tf.convert_to_tensor(layer.kernel)
-    return layer.normalized_kernel()

@@ -14,14 +14,11 @@ step; the attacks, the clean-accuracy pass and ``evaluate`` call the model
 with ``training=False`` and only read ``u``.
 """
 
-import math
-
 import keras
 import tensorflow as tf
 
 from layers.override import kernel_override
 from nsr_tf.training._step_utils import _batch_mean
-from nsr_tf.training._step_utils import _effective_kernel
 from nsr_tf.training._step_utils import _int_labels
 from nsr_tf.training._step_utils import _replica_scale
 from nsr_tf.training._step_utils import _replica_unscale
@@ -218,26 +215,13 @@ class RobustModel(keras.Model):
         values = []
         for target, delta in zip(targets, deltas, strict=True):
             if target.layer is not None:
-                base = _effective_kernel(target.layer)
+                base = target.layer.normalized_kernel()
             else:
                 base = target.variable.value
             values.append(base + tf.cast(delta, base.dtype))
         return perturb.call_with_weights(
             self, x, targets, values, training=training
         )
-
-    def _unit_beta_kernels(self):
-        """``kernel_override`` mapping for the SN layers with ``beta=inf``.
-
-        Their effective kernel is the raw kernel; substituting it lets the
-        bounds read it without a power iteration. Used only around the
-        penalty computation (an override never updates ``u``).
-        """
-        return {
-            layer: _effective_kernel(layer)
-            for layer in self._sn_layers
-            if math.isinf(layer.beta)
-        }
 
     @property
     def _sn_layers(self):
@@ -253,15 +237,14 @@ class RobustModel(keras.Model):
         from nsr_tf import bounds
 
         cfg = self._robust_config
-        with kernel_override(self._unit_beta_kernels()):
-            tau, zeta = bounds.margin_penalty_from_model(
-                self,
-                x,
-                labels,
-                eps_x=cfg.eps_x,
-                eps_w=cfg.eps_w,
-                variant=cfg.variant,
-            )
+        tau, zeta = bounds.margin_penalty_from_model(
+            self,
+            x,
+            labels,
+            eps_x=cfg.eps_x,
+            eps_w=cfg.eps_w,
+            variant=cfg.variant,
+        )
         return tf.cast(tau, tf.float32), tf.cast(zeta, tf.float32)
 
     def _forward(self, x, y, sample_weight, training):
@@ -337,15 +320,14 @@ class RobustModel(keras.Model):
         from nsr_tf import bounds
 
         cfg = self._robust_config
-        with kernel_override(self._unit_beta_kernels()):
-            clean, tau, zeta = bounds.forward_with_margin_penalty_from_model(
-                self,
-                x,
-                labels,
-                eps_x=cfg.eps_x,
-                eps_w=cfg.eps_w,
-                variant=cfg.variant,
-            )
+        clean, tau, zeta = bounds.forward_with_margin_penalty_from_model(
+            self,
+            x,
+            labels,
+            eps_x=cfg.eps_x,
+            eps_w=cfg.eps_w,
+            variant=cfg.variant,
+        )
         return clean, tf.cast(tau, tf.float32), tf.cast(zeta, tf.float32)
 
     def _update_trackers(self, y, out, sample_weight):
