@@ -10,16 +10,22 @@ Not a test. Side by side in one run, for the SN paper's MNIST 2-layer ELU MLP
   passes w.r.t. the inputs in a plain compiled ``tf.while_loop``;
   ``pgd15_l2`` the same in l2 (eps 0.5, about 0.05 C2 on MNIST);
 * ``joint100``: ``nsr_tf.attacks.joint_pgd`` (100 steps, y=None) vs the floor
-  of 101 forward+backward passes w.r.t. inputs and kernels;
+  of 101 forward+backward passes w.r.t. inputs and kernels; ``update100``
+  times the attack's 100 sign-and-box updates of the inputs and kernels alone
+  (``attacks.joint.box_step`` on fixed gradients: memory-bound, one read of
+  the iterate, the gradient and the centre and one write per element), so
+  ``joint100`` can be compared with ``floor101 + update100``;
 * ``art_pgd15`` / ``art_pgd15_l2``: ART's ``ProjectedGradientDescent`` on a
   ``TensorFlowV2Classifier`` (15 steps, same eps/step, no random init), if
   ``adversarial-robustness-toolbox`` is installed (a bench dependency only).
 
 Usage:
     python benchmarks/bench_attacks.py [--repeats 5] [--joint-repeats 3]
-        [--models mlp2,alexnet] [--threads 2]
+        [--models mlp2,alexnet] [--threads 2] [--batch 128]
 
-``--joint-repeats 0`` skips the joint rows.
+``--joint-repeats 0`` skips the joint rows, ``--repeats 0`` the PGD rows.
+``--batch 500`` is the batch ``evaluation.accuracy_surface`` attacks by
+default (the NSR paper's evaluation batch).
 
 Times: one warm-up (compile) call each, then ``repeats`` interleaved calls
 (the machine is shared); medians and minima are reported.
@@ -40,6 +46,7 @@ import tensorflow as tf  # noqa: E402
 from nsr_tf import attacks  # noqa: E402
 from nsr_tf import models  # noqa: E402
 from nsr_tf import perturb  # noqa: E402
+from nsr_tf.attacks import joint  # noqa: E402
 
 SHAPES = {"mlp2": (28, 28, 1), "alexnet": (28, 28, 3)}
 EPS = 0.1
@@ -87,6 +94,31 @@ def joint_floor(model):
         return tf.while_loop(
             lambda i, *_: i < n, body, (0, x, tf.constant(0.0))
         )[1]
+
+    return run
+
+
+def update_floor(model, x, steps=100):
+    """``steps`` joint-PGD box updates of x and every kernel, fixed grads."""
+    kernels = [t.variable for t in perturb.weight_targets(model)]
+    rng = np.random.default_rng(1)
+    grads = [
+        tf.constant(rng.normal(size=v.shape), v.dtype) for v in [x, *kernels]
+    ]
+
+    @tf.function
+    def run():
+        centres = [tf.convert_to_tensor(x)] + [k.value for k in kernels]
+
+        def body(i, values):
+            return i + 1, [
+                joint.box_step(w, g, 1e-3, c, 0.01)
+                for w, g, c in zip(values, grads, centres, strict=True)
+            ]
+
+        return tf.while_loop(lambda i, _: i < steps, body, (0, list(centres)))[
+            1
+        ][0]
 
     return run
 
@@ -144,11 +176,11 @@ def art_pgd(model, x, norm=np.inf, eps=EPS, n_classes=10):
     return lambda: attack.generate(x)
 
 
-def bench_model(name, repeats, joint_repeats):
+def bench_model(name, repeats, joint_repeats, batch=BATCH):
     keras.utils.set_random_seed(0)
     model = models.build(name, input_shape=SHAPES[name])
     rng = np.random.default_rng(0)
-    x = rng.uniform(0, 1, (BATCH, *SHAPES[name])).astype(np.float32)
+    x = rng.uniform(0, 1, (batch, *SHAPES[name])).astype(np.float32)
     xt = tf.constant(x)
     y = tf.argmax(model(xt, training=False), axis=-1)
     floor, jfloor = input_floor(model), joint_floor(model)
@@ -161,13 +193,16 @@ def bench_model(name, repeats, joint_repeats):
             model, xt, EPS_L2, norm=2, steps=15, step_size=2 * EPS_L2 / 15
         ),
     }
-    art = art_pgd(model, x)
-    if art is not None:
-        group["art_pgd15"] = art
-        group["art_pgd15_l2"] = art_pgd(model, x, norm=2, eps=EPS_L2)
-    rows = interleaved(group, repeats)
+    rows = {}
+    if repeats > 0:
+        art = art_pgd(model, x)
+        if art is not None:
+            group["art_pgd15"] = art
+            group["art_pgd15_l2"] = art_pgd(model, x, norm=2, eps=EPS_L2)
+        rows = interleaved(group, repeats)
     if joint_repeats < 1:  # PGD only (AlexNet's joint PGD-100 takes minutes)
         return rows
+    update = update_floor(model, xt)
     rows.update(
         interleaved(
             {
@@ -175,6 +210,7 @@ def bench_model(name, repeats, joint_repeats):
                 "joint100": lambda: attacks.joint_pgd(
                     model, xt, None, eps_x=EPS, eps_w=0.01
                 ),
+                "update100": update,
             },
             joint_repeats,
         )
@@ -188,29 +224,40 @@ def main(argv=None):
     p.add_argument("--joint-repeats", type=int, default=5)
     p.add_argument("--models", default="mlp2,alexnet")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=BATCH)
     args = p.parse_args(argv)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     print(
-        f"TF {tf.__version__}, Keras {keras.__version__}, batch {BATCH}, "
+        f"TF {tf.__version__}, Keras {keras.__version__}, batch {args.batch}, "
         f"threads {args.threads}, devices "
         f"{[d.device_type for d in tf.config.list_physical_devices()]}"
     )
     for name in args.models.split(","):
-        rows = bench_model(name, args.repeats, args.joint_repeats)
-        print(f"\n## {name}: seconds per batch of {BATCH}")
+        rows = bench_model(name, args.repeats, args.joint_repeats, args.batch)
+        print(f"\n## {name}: seconds per batch of {args.batch}")
         print(
             "| run | wall median | wall min | CPU median | median / floor "
             "| min / floor | CPU / floor | wall runs |"
         )
         print("|---|---|---|---|---|---|---|---|")
         for key, (med, low, runs, cpu) in rows.items():
-            ref = "floor101" if key in ("joint100", "floor101") else "floor16"
+            joint_rows = ("joint100", "floor101", "update100")
+            ref = "floor101" if key in joint_rows else "floor16"
             print(
                 f"| {key} | {med:.4f} | {low:.4f} | {cpu:.4f} | "
                 f"{med / rows[ref][0]:.3f} | {low / rows[ref][1]:.3f} | "
                 f"{cpu / rows[ref][3]:.3f} | "
                 f"{', '.join(f'{t:.3f}' for t in runs)} |"
+            )
+        if "update100" in rows:
+            f, u = rows["floor101"], rows["update100"]
+            both = (f[0] + u[0], f[1] + u[1], None, f[3] + u[3])
+            j = rows["joint100"]
+            print(
+                f"joint100 / (floor101 + update100): wall median "
+                f"{j[0] / both[0]:.3f}, wall min {j[1] / both[1]:.3f}, CPU "
+                f"{j[3] / both[3]:.3f}"
             )
         for ours_key in ("pgd15", "pgd15_l2"):
             if "art_" + ours_key not in rows:
