@@ -382,6 +382,45 @@ def test_compiled_forms_match_numpy_reference(variant, jit_compile):
     np.testing.assert_allclose(logits.numpy(), ref_logits, rtol=1e-12)
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_dense_inf_norm_value_and_one_column_gradient(jit_compile, rng):
+    # N = max_j sum_i |K_ij|; its gradient is sign(K[:, j*]) in column j*
+    # (a NumPy re-derivation), equal to autodiff of the plain formula when
+    # the max is unique, and the tape reaches a variable kernel.
+    k = rng.normal(size=(7, 5))
+    k[2, 3] = 0.0  # sign(0) = 0
+    kernel = tf.Variable(k)
+    layer = bounds.affine.dense_layer(kernel)
+
+    @tf.function(jit_compile=jit_compile)
+    def run():
+        with tf.GradientTape(persistent=True) as tape:
+            n = bounds.affine.inf_norm(layer)
+            plain = tf.reduce_max(tf.reduce_sum(tf.abs(kernel), axis=0))
+        return n, tape.gradient(n, kernel), tape.gradient(plain, kernel)
+
+    n, grad, autodiff = run()
+    sums = np.abs(k).sum(axis=0)
+    j = int(np.argmax(sums))
+    expected = np.zeros_like(k)
+    expected[:, j] = np.sign(k[:, j])
+    np.testing.assert_allclose(n.numpy(), sums[j], rtol=1e-12)
+    np.testing.assert_array_equal(grad.numpy(), expected)
+    np.testing.assert_array_equal(grad.numpy(), autodiff.numpy())
+
+
+def test_dense_inf_norm_tie_gives_a_valid_subgradient():
+    # Two maximizing columns: the first one carries the subgradient.
+    k = np.array([[1.0, -1.0, 0.5], [2.0, 2.0, -0.5]])
+    kernel = tf.constant(k)
+    with tf.GradientTape() as tape:
+        tape.watch(kernel)
+        n = bounds.affine.inf_norm(bounds.affine.dense_layer(kernel))
+    grad = tape.gradient(n, kernel).numpy()
+    assert float(n) == 3.0
+    np.testing.assert_array_equal(grad, [[1.0, 0, 0], [1.0, 0, 0]])
+
+
 def test_one_hot_labels_equal_integer_labels():
     kernels, eps = hand_network(3)
     y = np.array([2, 0, 1])
