@@ -204,7 +204,7 @@ def build_cases(kernels, y, eps, grad):
         return body
 
     cases = [("forward", fwd)]
-    for v in ("sound", "interval", "paper"):
+    for v in ("sound", "interval", "interval_exact", "paper"):
         cases.append((f"forward+penalty[{v}]", fwd_pen(v)))
     for v in ("sound", "interval"):
         cases.append((f"forward & penalty[{v}] (z1 given)", pen_given_z1(v)))

@@ -54,7 +54,8 @@ def unroll_conv(kernel, in_hw, strides, padding, dilation):
 
 
 def ref_bounds(mats, sups, biases, x, eps_x, eps_w, eps_b, variant):
-    """Sound / interval tau (K, K) and zeta (K, K) for one example."""
+    """Sound / interval / interval_exact tau (K, K) and zeta (K, K) for one
+    example ("interval" is "sound" with the interval upper bounds)."""
     n = len(mats)
     e1, b1 = eps_w[0], eps_b[0]
     z = mats[0] @ x + biases[0]
@@ -64,8 +65,8 @@ def ref_bounds(mats, sups, biases, x, eps_x, eps_w, eps_b, variant):
     for m in range(1, n - 1):
         mat, sup, bias, e, eb = mats[m], sups[m], biases[m], eps_w[m], eps_b[m]
         norm = np.abs(mat).sum(axis=1).max()
+        err = norm * err + e * (sup @ up).max() + eb
         if variant == "sound":
-            err = norm * err + e * (sup @ up).max() + eb
             up = _relu(_relu(mat + e * sup) @ up + bias + eb)
         else:
             base = mat @ lo + bias
@@ -84,7 +85,7 @@ def ref_bounds(mats, sups, biases, x, eps_x, eps_w, eps_b, variant):
         norm = np.abs(mats[m]).sum(axis=1).max()
         prod *= norm + sups[m].sum(axis=1).max() * eps_w[m]
     tau = eps_x * (dist + 2 * last.shape[1] * e) * prod
-    if variant == "sound":
+    if variant in ("sound", "interval"):
         zeta = dist * err + 2 * e * up.sum() + 2 * eb
     else:
         zeta = np.zeros((k, k))
@@ -151,7 +152,7 @@ def conv_network(gen, with_bias):
     return layers, mats, sups, biases
 
 
-@pytest.mark.parametrize("variant", ["sound", "interval"])
+@pytest.mark.parametrize("variant", ["sound", "interval", "interval_exact"])
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_conv_bias_matches_unrolled_reference(variant, with_bias, rng):
     layers, mats, sups, biases = conv_network(rng, with_bias)
@@ -181,7 +182,7 @@ def test_dense_bias_matches_reference(eps_w, rng):
     bias = [rng.normal(size=5), None, rng.normal(size=3)]
     x = rng.normal(size=(3, 4))
     y = np.array([0, 2, 1])
-    for variant in ("sound", "interval"):
+    for variant in ("sound", "interval", "interval_exact"):
         kwargs = dict(
             eps_x=0.1,
             eps_w=eps_w,
@@ -214,11 +215,14 @@ def test_dense_bias_matches_reference(eps_w, rng):
 def test_conv_interval_never_looser_than_sound(rng):
     layers, *_ = conv_network(rng, True)
     x = rng.normal(size=(3, 6, 6, 2))
-    s = bounds.pairwise_tau_zeta(layers, x, eps_x=0.1, eps_w=0.1)[1]
-    i = bounds.pairwise_tau_zeta(
-        layers, x, eps_x=0.1, eps_w=0.1, variant="interval"
-    )[1]
-    assert np.all(i.numpy() <= s.numpy() * (1 + 1e-12))
+    s, i, ie = (
+        bounds.pairwise_tau_zeta(layers, x, eps_x=0.1, eps_w=0.1, variant=v)[
+            1
+        ].numpy()
+        for v in ("sound", "interval", "interval_exact")
+    )
+    assert np.all(i <= s * (1 + 1e-12))
+    assert np.all(ie <= i * (1 + 1e-12) + 1e-12)
 
 
 def test_conv_paper_variant_rejected(rng):

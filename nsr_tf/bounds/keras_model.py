@@ -231,7 +231,8 @@ def pairwise_tau_zeta_from_model(
         x: clean inputs, shaped like the model's input.
         eps_x: input radius, >= 0.
         eps_w: weight radius, one number or one per Dense/Conv2D layer.
-        variant: "paper", "lemma", "sound" or "interval".
+        variant: "paper", "lemma", "sound", "interval" or
+            "interval_exact".
         eps_b: bias radius (defaults to ``eps_w``).
 
     Returns:
@@ -273,7 +274,8 @@ def margin_penalty_from_model(
         y: integer labels ``(B,)`` or one-hot.
         eps_x: input radius, >= 0.
         eps_w: weight radius, one number or one per Dense/Conv2D layer.
-        variant: "paper", "lemma", "sound" or "interval".
+        variant: "paper", "lemma", "sound", "interval" or
+            "interval_exact".
         eps_b: bias radius (defaults to ``eps_w``).
         first_preactivation: optional clean first-layer pre-activation.
 

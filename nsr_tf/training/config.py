@@ -27,6 +27,8 @@ import dataclasses
 import math
 from typing import Any
 
+from nsr_tf.bounds import margin
+
 #: Every training mode.
 MODES = (
     "erm",
@@ -44,7 +46,7 @@ INPUT_ATTACK_MODES = ("fgm", "pgm", "wrm", "at", "at_beta")
 #: Modes whose loss carries the NSR margin penalty (eq. 23).
 PENALTY_MODES = ("weight_perturb", "at_beta", "jiwp")
 #: Bound variants understood by ``nsr_tf.bounds``.
-VARIANTS = ("paper", "lemma", "sound", "interval")
+VARIANTS = margin.VARIANTS
 LABELS = ("predicted", "true")
 PENALTY_INPUTS = ("clean", "adversarial")
 
