@@ -316,12 +316,11 @@ def _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant, h_last=None):
         layer, ew = layers[m], eps_w[m]
         eb = _bias_radius(layer, eps_b[m])
         kernel = layer.kernel
+        if not exact:
+            # e_m = N_m e_{m-1} + eps_m ||u^{m-1}||_1 (+ eps_b), with u the
+            # upper bound of this layer's input (h*, or the interval bound).
+            e = _sum_terms(norms[m] * e, _scale(ew, _field_l1(layer, u)[1]), eb)
         if interval:
-            if not exact:
-                # The corrected recursion for e with the interval upper
-                # bound u of this layer's input in place of h*.
-                l1_u = _field_l1(layer, u)[1]
-                e = _sum_terms(norms[m] * e, _scale(ew, l1_u), eb)
             base = aff.linear(layer, lo)
             if layer.bias is not None:
                 base = base + layer.bias
@@ -334,7 +333,6 @@ def _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant, h_last=None):
             if h is not None:
                 h = _relu(aff.affine(layer, h))
             continue
-        e = _sum_terms(norms[m] * e, _scale(ew, _field_l1(layer, u)[1]), eb)
         star = kernel + ew if not _is_zero(ew) else kernel
         if variant == "sound" and not _is_zero(ew):
             star = _relu(star)
@@ -399,8 +397,7 @@ def pairwise_tau_zeta(
     (and ``|bhat^m - b^m| <= eps_b[m]`` for layers with a bias):
     ``f^{ij}_What(xhat) - f^{ij}_W(x) <= tau[i, j] + zeta[b, i, j]``
     (valid for ``variant`` "sound", "interval" and "interval_exact"). The
-    diagonal is 0 (a
-    margin ``f_i - f_i`` never changes).
+    diagonal is 0 (a margin ``f_i - f_i`` never changes).
 
     Args:
         kernels: list of Keras-layout dense kernels ``(in, out)`` of a ReLU
