@@ -25,7 +25,7 @@ Usage:
 
 ``--joint-repeats 0`` skips the joint rows, ``--repeats 0`` the PGD rows.
 ``--batch 500`` is the batch ``evaluation.accuracy_surface`` attacks by
-default (the NSR paper's evaluation batch).
+default (the NSR paper does not state its attack batch).
 
 Times: one warm-up (compile) call each, then ``repeats`` interleaved calls
 (the machine is shared); medians and minima are reported.
@@ -116,9 +116,10 @@ def update_floor(model, x, steps=100):
                 for w, g, c in zip(values, grads, centres, strict=True)
             ]
 
-        return tf.while_loop(lambda i, _: i < steps, body, (0, list(centres)))[
-            1
-        ][0]
+        _, values = tf.while_loop(
+            lambda i, _: i < steps, body, (0, list(centres))
+        )
+        return values[0]
 
     return run
 
