@@ -18,6 +18,21 @@ def rng():
     return np.random.default_rng(42)
 
 
+@pytest.fixture
+def gaussian_clusters(rng):
+    """Factory ``make(n, num_classes, shape)``: labelled points around
+    ``num_classes`` random centres in 16 dimensions (both signs), noise 0.5,
+    reshaped to ``(n, *shape)``; float32 inputs, int64 labels."""
+
+    def make(n, num_classes, shape):
+        centers = rng.normal(size=(num_classes, 16))
+        y = rng.integers(0, num_classes, n)
+        x = centers[y] + 0.5 * rng.normal(size=(n, 16))
+        return x.reshape((n, *shape)).astype("float32"), y.astype("int64")
+
+    return make
+
+
 @pytest.fixture(autouse=True)
 def _seed_everything():
     import keras

@@ -166,12 +166,9 @@ def _np_loss(cfg, kernels, x, y):
 
 
 @pytest.fixture
-def batch(rng):
+def batch(gaussian_clusters):
     """Gaussian clusters (inputs of both signs, so sgn(x) matters)."""
-    centers = rng.normal(size=(NUM_CLASSES, 16))
-    y = rng.integers(0, NUM_CLASSES, 24)
-    x = centers[y] + 0.5 * rng.normal(size=(24, 16))
-    return x.reshape((24, *SHAPE)).astype("float32"), y.astype("int64")
+    return gaussian_clusters(24, NUM_CLASSES, SHAPE)
 
 
 def _library_loss(model, x, y):

@@ -32,12 +32,9 @@ MODE_KWARGS = {
 
 
 @pytest.fixture
-def data(rng):
+def data(gaussian_clusters):
     """Three well-separated Gaussian clusters in 16 dimensions."""
-    centers = rng.normal(size=(NUM_CLASSES, 16))
-    y = rng.integers(0, NUM_CLASSES, 128)
-    x = centers[y] + 0.5 * rng.normal(size=(128, 16))
-    return x.reshape((128, *SHAPE)).astype("float32"), y.astype("int64")
+    return gaussian_clusters(128, NUM_CLASSES, SHAPE)
 
 
 def _robust(mode, *, sn_beta=float("inf"), **overrides):
