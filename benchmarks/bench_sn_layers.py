@@ -9,9 +9,11 @@ sigma_hat) and optionally ``sn_inf`` (beta=inf: sigma tracked only).
 
 Plain and SN steps are timed in alternating rounds (alternating order too)
 so that load from other processes affects both alike; the table reports the
-fastest round (the least disturbed by other load) of wall time and, as a
-second ratio, of process CPU time (all threads). ``--threads 1`` pins TF to
-one intra-/inter-op thread: the least noisy comparison on a shared machine.
+fastest round (the least disturbed by other load) of wall time, of process
+CPU time (all threads), and the median over rounds of the within-round wall
+ratio ("paired": the two variants run back to back, so slow drift
+cancels). ``--threads 1`` pins TF to one intra-/inter-op thread: the least
+noisy comparison on a shared machine.
 ``--frozen_attack`` runs the PGM loop under ``kernel_override`` with the SN
 kernels computed once per step (what an attack could do; same values).
 
@@ -197,10 +199,17 @@ def bench_row(
             wall, cpu = time_steps(steps_fns[variant], x, y, steps)
             walls[variant].append(wall)
             cpus[variant].append(cpu)
-    # The minimum over rounds: the least-disturbed estimate on a shared CPU.
+    # The minimum over rounds: the least-disturbed estimate on a shared CPU;
+    # and the median over rounds of the ratio within a round (both variants
+    # timed back to back, so slow drift cancels).
+    paired = {
+        v: float(np.median(np.array(walls[v]) / np.array(walls["plain"])))
+        for v in variants
+    }
     return (
         {v: min(t) for v, t in walls.items()},
         {v: min(t) for v, t in cpus.items()},
+        paired,
     )
 
 
@@ -244,15 +253,16 @@ def main(argv=None):
     )
     ratio_cols = [v for v in variants if v != "plain"]
     header += " | " + " | ".join(f"{v}/plain" for v in ratio_cols)
-    header += " | " + " | ".join(f"{v}/plain CPU" for v in ratio_cols) + " |"
-    ncols = 2 + len(variants) + 2 * len(ratio_cols)
+    header += " | " + " | ".join(f"{v}/plain CPU" for v in ratio_cols)
+    header += " | " + " | ".join(f"{v}/plain paired" for v in ratio_cols) + " |"
+    ncols = 2 + len(variants) + 3 * len(ratio_cols)
     lines = [header, "|" + "---|" * ncols]
     for arch in args.archs.split(","):
         for mode in args.modes.split(","):
             steps = args.erm_steps if mode == "erm" else args.pgm_steps
             if arch == "alexnet":
                 steps = max(1, steps // 2)
-            t, cpu = bench_row(
+            t, cpu, paired = bench_row(
                 arch,
                 mode,
                 variants,
@@ -270,6 +280,7 @@ def main(argv=None):
             row += " | " + " | ".join(
                 f"{cpu[v] / cpu['plain']:.3f}x" for v in ratio_cols
             )
+            row += " | " + " | ".join(f"{paired[v]:.3f}x" for v in ratio_cols)
             row += " |"
             lines.append(row)
             print(row, flush=True)
@@ -280,7 +291,8 @@ def main(argv=None):
         f"{os.cpu_count()} CPUs, devices: "
         f"{', '.join(d.device_type for d in device)}; batch {BATCH}; "
         f"fastest of {args.rounds} alternating rounds (wall; CPU = process "
-        f"CPU time, all threads); XLA: {args.jit_compile}; "
+        f"CPU time, all threads; paired = median over rounds of the "
+        f"within-round wall ratio); XLA: {args.jit_compile}; "
         f"frozen attack kernels: {args.frozen_attack}; threads: "
         f"{args.threads or 'TF default'}; load average "
         f"before/after: {load_before} / {_loadavg()}"
