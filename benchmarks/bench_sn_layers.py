@@ -14,8 +14,9 @@ CPU time (all threads), and the median over rounds of the within-round wall
 ratio ("paired": the two variants run back to back, so slow drift
 cancels). ``--threads 1`` pins TF to one intra-/inter-op thread: the least
 noisy comparison on a shared machine. Models are built and warmed up in the
-order of ``--variants``; the order moves the ratios by a few percent on some
-machines (BUILD.md), so run both orders (``plain,sn`` and ``sn,plain``).
+order of ``--variants``; the order moved the SN/plain ratios by a few
+percent in session 7 (BUILD.md), so run both orders (``plain,sn`` and
+``sn,plain``).
 ``--frozen_attack`` runs the PGM loop under ``kernel_override`` with the SN
 kernels computed once per step (what an attack could do; same values).
 
