@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from layers import _sn_common
+from layers import epilogue
 from layers import override
 from layers import spectral
 
@@ -111,8 +112,22 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
         flat = inputs
         if inputs.shape.rank != 2:
             flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
+        # Training calls fuse the bias and activation into the native
+        # epilogue op where it can run (never in inference graphs, so that
+        # exported SavedModels hold TF ops only).
+        activation = epilogue.activation_name(self.activation)
+        native = (
+            training is True
+            and activation is not None
+            and epilogue.usable(flat.dtype)
+        )
         x, u_new = spectral.sn_dense_matmul(
-            flat, self._raw_kernel(), self.u.value, self.beta
+            flat,
+            self._raw_kernel(),
+            self.u.value,
+            self.beta,
+            bias=None if self.bias is None or not native else self.bias.value,
+            activation=activation if native else None,
         )
         if training is not None and training is not False:
             self._update_u(u_new, training)
@@ -120,6 +135,8 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
             x = tf.reshape(
                 x, tf.concat([tf.shape(inputs)[:-1], [self.units]], 0)
             )
+        if native:
+            return x
         if self.bias is not None:
             x = keras.ops.add(x, tf.cast(self.bias.value, self.compute_dtype))
         if self.activation is not None:

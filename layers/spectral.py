@@ -31,6 +31,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from layers import epilogue
+
 #: Added to the l2 norm before dividing (``sn.py: l2_norm``).
 NORM_EPSILON = 1e-12
 
@@ -369,7 +371,7 @@ def conv_output_size(size, kernel_size, stride, padding, dilation):
     return max(0, math.ceil((size - effective + 1) / stride))
 
 
-def sn_dense_matmul(x, kernel, u, beta):
+def sn_dense_matmul(x, kernel, u, beta, *, bias=None, activation=None):
     """``(x @ W) / max(1, sigma_hat / beta)`` with one fused power step.
 
     Forward: one dense power-iteration step from ``u`` (as
@@ -384,11 +386,21 @@ def sn_dense_matmul(x, kernel, u, beta):
     only by the kernel gradient are pruned from graphs that do not ask for it
     (e.g. attack loops, which differentiate with respect to ``x``).
 
+    With ``activation`` the layer's epilogue is applied here too, by the
+    native op of ``layers.epilogue`` (one pass each way instead of TF's
+    three to five): the output is then ``act(z + bias)``, and the op's
+    gradient with respect to the scale is ``sum(gz * xW)``.
+
     Args:
-        x: ``[batch, in]`` inputs (float32 or float16).
+        x: ``[batch, in]`` inputs (float32 or float16; float32 with
+            ``activation``).
         kernel: ``[in, out]`` float32 kernel.
         u: ``[1, out]`` float32 power-iteration state.
         beta: Python float > 0 (finite).
+        bias: optional ``[out]`` float32 bias, used with ``activation``.
+        activation: None, or one of ``layers.epilogue.ACTIVATIONS`` to fuse
+            the bias and activation into the output (requires
+            ``layers.epilogue.usable(x.dtype)``).
 
     Returns:
         ``(z, u_new)``: the ``[batch, out]`` output in ``x.dtype`` and the
@@ -401,9 +413,11 @@ def sn_dense_matmul(x, kernel, u, beta):
     u = tf.stop_gradient(tf.cast(u, tf.float32))
     eps = NORM_EPSILON
     stack_rows = _stack_sn_rows(x, kernel)
+    if activation is not None and bias is None:
+        bias = tf.zeros([kernel.shape[1]], tf.float32)
 
     @tf.custom_gradient
-    def fused(x, kernel):
+    def fused(x, kernel, *bias_or_none):
         # Power step: v = n(u W^T), wv = v W, u' = n(wv), sigma = <wv, u'>.
         v_raw = tf.matmul(u, kernel, transpose_b=True)
         a = tf.sqrt(tf.reduce_sum(tf.square(v_raw)))
@@ -417,7 +431,10 @@ def sn_dense_matmul(x, kernel, u, beta):
         t = r2 / (r_eps * beta)
         scale = 1.0 / tf.maximum(1.0, t)
         xw = tf.matmul(x, tf.cast(kernel, x.dtype))
-        z = xw * tf.cast(scale, x.dtype)
+        if activation is None:
+            z = xw * tf.cast(scale, x.dtype)
+        else:
+            z = epilogue.sn_epilogue(xw, scale, bias_or_none[0], activation)
         # d sigma/dW factors, from (W, u) only; used only by the kernel
         # gradient. dL/dsigma = -sum(gz * xW) scale^2 / beta where the cap
         # binds, dsigma/dwv = wv (r + 2 eps) / (r + eps)^2, so g_wv = c wv
@@ -438,9 +455,17 @@ def sn_dense_matmul(x, kernel, u, beta):
 
         def grad(gz, unused_gu):
             del unused_gu
-            g_main = gz * tf.cast(scale, gz.dtype)
+            if activation is None:
+                g_main = gz * tf.cast(scale, gz.dtype)
+                g_scale = tf.reduce_sum(tf.cast(gz * xw, tf.float32))
+                g_bias = ()
+            else:
+                g_main, g_scale, g_bias = epilogue.sn_epilogue_grad(
+                    gz, z, xw, scale, activation
+                )
+                g_bias = (g_bias,)
             gx = tf.matmul(g_main, tf.cast(kernel, gz.dtype), transpose_b=True)
-            c = tf.reduce_sum(tf.cast(gz * xw, tf.float32)) * k
+            c = g_scale * k
             if stack_rows:
                 g_kernel = tf.matmul(
                     lhs,
@@ -452,11 +477,11 @@ def sn_dense_matmul(x, kernel, u, beta):
                     tf.matmul(x, g_main, transpose_a=True), tf.float32
                 )
                 g_kernel += tf.matmul(lhs_sn, c * rhs_sn, transpose_a=True)
-            return gx, g_kernel
+            return (gx, g_kernel, *g_bias)
 
         return (z, tf.stop_gradient(wv / r_eps)), grad
 
-    return fused(x, kernel)
+    return fused(x, kernel, *([] if activation is None else [bias]))
 
 
 def _stack_sn_rows(x, kernel):

@@ -17,6 +17,8 @@ from typing import Optional
 
 import tensorflow as tf
 
+from layers.tf_context import compiling_with_xla
+
 _PADDINGS = ("same", "valid")
 
 
@@ -252,26 +254,6 @@ def patch_l1(layer: AffineLayer, v: tf.Tensor) -> tf.Tensor:
         padding=layer.padding.upper(),
         dilations=(1, *layer.dilation_rate, 1),
     )
-
-
-def compiling_with_xla() -> bool:
-    """Whether the ops being built will be compiled by XLA.
-
-    True while tracing a ``tf.function(jit_compile=True)`` (or a function
-    called from one), as TensorFlow itself checks it; False in eager mode and
-    in plain graph mode. Only used to pick the faster of two equivalent
-    formulations: XLA on CPU emits long row/column reductions as slow
-    windowed loops but small matrix-vector products as vectorized GEMVs
-    (and the reverse for a ``(1, n) x (n, m)`` product), while TF's graph
-    executor favours the fewest ops.
-    """
-    try:  # private API, imported here so a TF without it still imports us
-        from tensorflow.python.ops import control_flow_util
-
-        graph = tf.compat.v1.get_default_graph()
-        return bool(control_flow_util.GraphOrParentsInXlaContext(graph))
-    except Exception:  # fall back to the graph-mode forms
-        return False
 
 
 def row_sum(t: tf.Tensor) -> tf.Tensor:
