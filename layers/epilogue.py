@@ -19,6 +19,7 @@ inputs, on CPU and outside XLA: inference graphs, and so exported
 SavedModels, never contain it.
 """
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -36,6 +37,7 @@ from layers.tf_context import compiling_with_xla
 ACTIVATIONS = ("linear", "relu", "elu")
 
 _SOURCE = pathlib.Path(__file__).with_name("sn_epilogue.cc")
+_disabled = 0
 _FLAGS = ("-shared", "-fPIC", "-O3", "-march=native", "-fno-trapping-math")
 
 
@@ -59,14 +61,31 @@ def available() -> bool:
     return _library() is not None
 
 
+@contextlib.contextmanager
+def disabled():
+    """Graphs built inside this context use TensorFlow's ops, not the op.
+
+    For comparisons (the benchmark's ``sn_tf`` variant, the tests); a
+    ``tf.function`` traced inside keeps its ops after the context exits.
+    """
+    global _disabled
+    _disabled += 1
+    try:
+        yield
+    finally:
+        _disabled -= 1
+
+
 def usable(dtype) -> bool:
     """Whether ops being built now for inputs of ``dtype`` may use the op.
 
-    float32 only, outside XLA and with no GPU visible (the kernel is
-    CPU-only; placing it between GPU ops would copy the batch twice).
+    float32 only, outside XLA and ``disabled()``, and with no GPU visible
+    (the kernel is CPU-only; placing it between GPU ops would copy the batch
+    twice).
     """
     return (
-        tf.as_dtype(dtype) == tf.float32
+        not _disabled
+        and tf.as_dtype(dtype) == tf.float32
         and not compiling_with_xla()
         and not tf.config.list_logical_devices("GPU")
         and available()

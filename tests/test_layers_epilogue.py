@@ -134,8 +134,10 @@ def test_activation_names():
     assert epilogue.activation_name(keras.activations.get("tanh")) is None
 
 
-def test_not_usable_for_float16_or_under_xla():
+def test_not_usable_for_float16_under_xla_or_when_disabled():
     assert not epilogue.usable(tf.float16)
+    with epilogue.disabled():
+        assert not epilogue.usable(tf.float32)
     seen = []
 
     @tf.function(jit_compile=True)
@@ -180,7 +182,7 @@ def _sn_model(activation, use_bias, input_shape):
 @pytest.mark.parametrize("use_bias", [True, False])
 @pytest.mark.parametrize("input_shape", [(12,), (3, 12)])
 def test_sn_dense_native_training_step_equals_tf_ops(
-    monkeypatch, rng, activation, use_bias, input_shape
+    rng, activation, use_bias, input_shape
 ):
     x = tf.constant(rng.normal(size=(16, *input_shape)), tf.float32)
     y = tf.constant(rng.integers(0, 5, size=16))
@@ -188,10 +190,10 @@ def test_sn_dense_native_training_step_equals_tf_ops(
         _sn_model(activation, use_bias, input_shape), x, y
     )
     assert "NsrSnEpilogue" in ops and "NsrSnEpilogueGrad" in ops
-    monkeypatch.setattr(epilogue, "usable", lambda dtype: False)
-    out_tf, grads_tf, ops_tf = _model_grads(
-        _sn_model(activation, use_bias, input_shape), x, y
-    )
+    with epilogue.disabled():
+        out_tf, grads_tf, ops_tf = _model_grads(
+            _sn_model(activation, use_bias, input_shape), x, y
+        )
     assert not any(op.startswith("Nsr") for op in ops_tf)
     np.testing.assert_allclose(out, out_tf, rtol=1e-5, atol=1e-6)
     for g, g_tf in zip(grads, grads_tf, strict=True):
