@@ -26,6 +26,13 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
     Inside ``layers.override.kernel_override({layer: k})`` the layer applies
     ``k`` as its effective kernel and does not touch ``u``.
 
+    Training calls (``training=True``) with a finite ``beta``, one power
+    iteration and a linear, ReLU or ELU activation run the bias and
+    activation together with the output scaling, and their gradient, in the
+    native op of ``layers.epilogue`` when it is usable (float32, CPU, outside
+    XLA); the maths is the same as with TensorFlow's ops, which every other
+    call uses.
+
     Args:
         units: as in ``keras.layers.Dense``.
         *args: further positional ``Dense`` arguments (activation, ...).
