@@ -133,7 +133,7 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
             self._raw_kernel(),
             self.u.value,
             self.beta,
-            bias=None if self.bias is None or not native else self.bias.value,
+            bias=self.bias.value if native and self.bias is not None else None,
             activation=activation if native else None,
         )
         if training is not None and training is not False:

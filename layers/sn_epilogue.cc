@@ -131,13 +131,18 @@ double Backward(const float* __restrict gy, const float* __restrict y,
   return dot;
 }
 
-::tensorflow::Status ActivationAttr(OpKernelConstruction* ctx,
-                                    Activation* act) {
-  std::string name;
-  TF_RETURN_IF_ERROR(ctx->GetAttr("activation", &name));
-  *act = name == "elu" ? kElu : name == "relu" ? kRelu : kLinear;
-  return ::tensorflow::OkStatus();
-}
+// Both kernels read the "activation" attribute once, at construction.
+class EpilogueKernel : public OpKernel {
+ public:
+  explicit EpilogueKernel(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    std::string name;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &name));
+    act_ = name == "elu" ? kElu : name == "relu" ? kRelu : kLinear;
+  }
+
+ protected:
+  Activation act_ = kLinear;
+};
 
 // xw must be a matrix, scale a scalar and bias (if given) a vector of
 // xw's column count.
@@ -160,11 +165,9 @@ double Backward(const float* __restrict gy, const float* __restrict y,
   return ::tensorflow::OkStatus();
 }
 
-class SnEpilogueOp : public OpKernel {
+class SnEpilogueOp : public EpilogueKernel {
  public:
-  explicit SnEpilogueOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ActivationAttr(ctx, &act_));
-  }
+  using EpilogueKernel::EpilogueKernel;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& xw = ctx->input(0);
@@ -189,16 +192,11 @@ class SnEpilogueOp : public OpKernel {
         Forward<kLinear>(in, s, b, out, rows, n);
     }
   }
-
- private:
-  Activation act_;
 };
 
-class SnEpilogueGradOp : public OpKernel {
+class SnEpilogueGradOp : public EpilogueKernel {
  public:
-  explicit SnEpilogueGradOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ActivationAttr(ctx, &act_));
-  }
+  using EpilogueKernel::EpilogueKernel;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& gy = ctx->input(0);
@@ -235,9 +233,6 @@ class SnEpilogueGradOp : public OpKernel {
     }
     g_scale->scalar<float>()() = static_cast<float>(dot);
   }
-
- private:
-  Activation act_;
 };
 
 ::tensorflow::Status SameAsFirstInput(InferenceContext* c) {
