@@ -26,6 +26,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import threading
 import warnings
 
 import keras
@@ -38,6 +39,8 @@ ACTIVATIONS = ("linear", "relu", "elu")
 
 _SOURCE = pathlib.Path(__file__).with_name("sn_epilogue.cc")
 _disabled = 0
+# Replicas of a MirroredStrategy trace in parallel threads: build once.
+_build_lock = threading.Lock()
 _FLAGS = ("-shared", "-fPIC", "-O3", "-march=native", "-fno-trapping-math")
 
 
@@ -143,9 +146,14 @@ def _op():
     return lib
 
 
-@functools.cache
 def _library():
     """Builds (once, cached on disk) and loads the op library, or None."""
+    with _build_lock:
+        return _load_library()
+
+
+@functools.cache
+def _load_library():
     if os.environ.get("NSR_TF_NATIVE", "1") == "0":
         return None
     try:

@@ -221,7 +221,7 @@ def test_inference_and_export_hold_no_native_op(tmp_path, rng):
 def test_falls_back_when_the_compiler_fails(monkeypatch, tmp_path, rng):
     monkeypatch.setenv("CXX", "false")
     monkeypatch.setenv("NSR_TF_CACHE", str(tmp_path))
-    epilogue._library.cache_clear()
+    epilogue._load_library.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="native SN epilogue op"):
             assert not epilogue.available()
@@ -232,12 +232,12 @@ def test_falls_back_when_the_compiler_fails(monkeypatch, tmp_path, rng):
         assert all(np.isfinite(g).all() for g in grads)
     finally:
         monkeypatch.undo()
-        epilogue._library.cache_clear()
+        epilogue._load_library.cache_clear()
 
 
 def test_disabled_by_environment(monkeypatch):
     monkeypatch.setenv("NSR_TF_NATIVE", "0")
-    epilogue._library.cache_clear()
+    epilogue._load_library.cache_clear()
     try:
         assert not epilogue.available()
         with pytest.raises(RuntimeError, match="not available"):
@@ -246,7 +246,7 @@ def test_disabled_by_environment(monkeypatch):
             )
     finally:
         monkeypatch.undo()
-        epilogue._library.cache_clear()
+        epilogue._load_library.cache_clear()
 
 
 @native
