@@ -218,10 +218,9 @@ def _cpu_fingerprint() -> bytes:
 def _register_gradient():
     def grad(op, gy):
         xw, scale, _ = op.inputs
-        g_xw, g_scale, g_bias = sn_epilogue_grad(
+        return sn_epilogue_grad(
             gy, op.outputs[0], xw, scale, op.get_attr("activation").decode()
         )
-        return g_xw, g_scale, g_bias
 
     try:
         tf.RegisterGradient("NsrSnEpilogue")(grad)
