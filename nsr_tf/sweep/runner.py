@@ -17,6 +17,7 @@ from nsr_tf import models
 from nsr_tf import training
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import store
+from nsr_tf.sweep.epoch_progress import EpochProgress
 
 
 @dataclasses.dataclass
@@ -161,7 +162,8 @@ def run_one(
     if row.max_epochs is not None:
         epochs = min(epochs, row.max_epochs)
     callbacks = [
-        keras.callbacks.TensorBoard(log_dir=os.path.join(directory, "logs"))
+        keras.callbacks.TensorBoard(log_dir=os.path.join(directory, "logs")),
+        EpochProgress(epochs),
     ]
     if preset.early_stopping:
         callbacks.append(training.SNEarlyStopping())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 from absl import logging
 
+from nsr_tf.sweep import engine as engine_lib
 from nsr_tf.sweep import report
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import store
@@ -84,6 +86,45 @@ def write_table(
     return table
 
 
+def table1_tasks(
+    runs: list[tuple[rows_lib.Row, float]],
+    output_dir: str,
+    preset: Preset,
+    *,
+    data: dict,
+    seed: int = 0,
+    verbose: int = 2,
+) -> list[engine_lib.Task]:
+    """One engine task per (row, beta) run (see :mod:`nsr_tf.sweep.tasks`).
+
+    ``data`` holds the data arguments (``data_dir``, ``source``,
+    ``random_labels``) every worker loads its arrays with.
+    """
+    tasks = []
+    for row, beta in runs:
+        key = f"{row.key}/beta_{rows_lib.format_beta(beta)}"
+        kwargs = dict(
+            dataset=row.dataset,
+            arch=row.arch,
+            training=row.training,
+            beta=beta,
+            preset=dataclasses.asdict(preset),
+            output_dir=output_dir,
+            data=data,
+            seed=seed,
+            verbose=verbose,
+        )
+        tasks.append(
+            engine_lib.Task(
+                key,
+                "nsr_tf.sweep.tasks:table1_run",
+                kwargs,
+                record=store.record_path(output_dir, key),
+            )
+        )
+    return tasks
+
+
 def run_table1(
     dataset: str,
     output_dir: str,
@@ -97,6 +138,7 @@ def run_table1(
     seed: int = 0,
     verbose: int = 2,
     random_labels: bool = False,
+    engine=None,
 ) -> list[dict]:
     """Runs this shard's unfinished runs, then writes the table.
 
@@ -104,51 +146,35 @@ def run_table1(
     Fig. 3-4); use a separate ``output_dir`` for such sweeps.
 
     Finished runs (with a record) are skipped, so an interrupted sweep
-    resumes where it stopped. Returns the table rows.
+    resumes where it stopped. ``engine`` runs the runs (default: in this
+    process, see :func:`nsr_tf.sweep.engine.make_engine`); a run that fails
+    is reported, the others complete and the table is written from them
+    before :class:`~nsr_tf.sweep.engine.SweepFailedError` is raised.
+    Returns the table rows.
     """
-    from nsr_tf.sweep import runner  # TensorFlow-heavy; imported on use
-
     runs = shard(plan(dataset, preset, only=only), shard_index, num_shards)
     os.makedirs(output_dir, exist_ok=True)
+    tasks = table1_tasks(
+        runs,
+        output_dir,
+        preset,
+        data=dict(
+            data_dir=data_dir, source=source, random_labels=random_labels
+        ),
+        seed=seed,
+        verbose=verbose,
+    )
     store.write_json_atomic(
         os.path.join(output_dir, f"sweep_{dataset}_shard{shard_index}.json"),
         {
             "preset": preset.__dict__,
             "random_labels": random_labels,
-            "runs": [runner.run_key(r, b) for r, b in runs],
+            "runs": [t.key for t in tasks],
         },
     )
-    todo = [
-        (r, b)
-        for r, b in runs
-        if not store.is_done(output_dir, runner.run_key(r, b))
-    ]
-    logging.info(
-        "%s: %d runs in this shard, %d already done",
-        dataset,
-        len(runs),
-        len(runs) - len(todo),
-    )
-    if todo:
-        arrays = runner.SweepData.load(
-            dataset,
-            data_dir=data_dir,
-            source=source,
-            preset=preset,
-            random_labels=random_labels,
-        )
-        for i, (row, beta) in enumerate(todo):
-            logging.info(
-                "[%d/%d] %s", i + 1, len(todo), runner.run_key(row, beta)
-            )
-            record = runner.run_one(
-                row,
-                beta,
-                arrays,
-                preset,
-                output_dir,
-                seed=seed,
-                verbose=verbose,
-            )
-            logging.info("  -> %s", json.dumps(record["metrics"]))
-    return write_table(dataset, output_dir)
+    result = (engine or engine_lib.InProcessEngine()).run(tasks)
+    for key, metrics in result.done.items():
+        logging.info("%s -> %s", key, json.dumps(metrics))
+    table = write_table(dataset, output_dir)
+    result.raise_on_failure()
+    return table

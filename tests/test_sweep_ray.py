@@ -1,0 +1,195 @@
+"""Sweep engines: Ray gives the in-process records; faults; reruns; progress.
+
+The Ray tests run a local Ray of 2 CPUs (CI installs Ray through the
+``test`` extra) on the smallest sweep: 256 MNIST examples, one epoch, the
+1-layer MLP at two betas.
+"""
+
+import os
+
+import pytest
+
+from nsr_tf import sweep
+from nsr_tf.sweep import engine as engine_lib
+from nsr_tf.sweep import progress
+from nsr_tf.sweep import store
+
+TINY = sweep.Preset(
+    "tiny",
+    epochs=1,
+    batch_size=64,
+    train_examples=256,
+    eval_examples=200,
+    early_stopping=False,
+    betas=(float("inf"), 2.0),
+)
+ROWS = ("mlp1:erm",)
+HELPERS = "tests._sweep_tasks"
+
+
+@pytest.fixture(scope="module")
+def ray():
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def _ray_engine(**kwargs):
+    from nsr_tf.sweep import ray_engine
+
+    return ray_engine.RayEngine(cpus_per_run=1, poll_seconds=5, **kwargs)
+
+
+def _task(tmp_path, key, fn, deps=(), **kwargs):
+    record = str(tmp_path / key / "record.json")
+    return engine_lib.Task(
+        key, f"{HELPERS}:{fn}", dict(record=record, **kwargs), record, deps
+    )
+
+
+def _metrics(out):
+    return {r["run_key"]: r["metrics"] for r in store.read_records([out])}
+
+
+def test_ray_sweep_gives_the_in_process_records(ray, tmp_path):
+    local, remote = str(tmp_path / "local"), str(tmp_path / "ray")
+    sweep.run_table1("mnist", local, TINY, only=ROWS, verbose=0)
+    sweep.run_table1(
+        "mnist", remote, TINY, only=ROWS, verbose=0, engine=_ray_engine()
+    )
+    expected = _metrics(local)
+    assert len(expected) == 2
+    assert _metrics(remote) == expected  # exactly equal accuracies
+
+
+def test_killed_worker_is_retried_and_the_sweep_completes(ray, tmp_path):
+    marker = str(tmp_path / "attempted")
+    tasks = [
+        _task(tmp_path, "dies", "dies_once", marker=marker, value=1),
+        _task(tmp_path, "fine", "write_record", value=2),
+    ]
+    result = _ray_engine(max_retries=2).run(tasks)
+    assert os.path.exists(marker)  # the first attempt ran and died
+    assert result.failed == {}
+    assert result.done == {"dies": 1, "fine": 2}
+
+
+def test_failing_run_is_reported_and_the_others_complete(ray, tmp_path):
+    tasks = [
+        _task(tmp_path, "bad", "always_fails"),
+        _task(tmp_path, "after_bad", "write_record", deps=("bad",), value=0),
+        _task(tmp_path, "good", "write_record", value=3),
+    ]
+    result = _ray_engine(max_retries=1).run(tasks)
+    assert result.done == {"good": 3}
+    assert "ValueError: this run always fails" in result.failed["bad"]
+    assert result.failed["after_bad"] == "dependency 'bad' failed"
+    with pytest.raises(engine_lib.SweepFailedError, match="always fails"):
+        result.raise_on_failure()
+
+
+@pytest.mark.parametrize("engine", ["inprocess", "ray"])
+def test_rerun_skips_finished_runs(engine, tmp_path, request):
+    log = str(tmp_path / "log")
+    tasks = [
+        _task(tmp_path, "a", "write_record", value=1, log=log),
+        _task(tmp_path, "b", "write_record", deps=("a",), value=2, log=log),
+    ]
+    make = (
+        engine_lib.InProcessEngine
+        if engine == "inprocess"
+        else lambda: (request.getfixturevalue("ray"), _ray_engine())[1]
+    )
+    assert make().run(tasks).done == {"a": 1, "b": 2}
+    again = make().run(tasks)
+    assert again.done == {} and again.skipped == ["a", "b"]
+    assert open(log).read().split() == ["1", "2"]  # nothing ran twice
+
+
+def test_in_process_engine_reports_failures_and_respects_dependencies(
+    tmp_path,
+):
+    tasks = [
+        _task(tmp_path, "bad", "always_fails"),
+        _task(tmp_path, "child", "write_record", deps=("bad",), value=0),
+        _task(tmp_path, "good", "write_record", value=5),
+    ]
+    result = engine_lib.InProcessEngine().run(tasks)
+    assert result.done == {"good": 5}
+    assert set(result.failed) == {"bad", "child"}
+    assert not os.path.exists(tasks[1].record)
+
+
+@pytest.mark.parametrize(
+    "tasks, match",
+    [
+        ([("a", ()), ("a", ())], "unique keys"),
+        ([("b", ("a",)), ("a", ())], "before its dependents"),
+    ],
+)
+def test_bad_task_lists_are_rejected(tasks, match, tmp_path):
+    tasks = [_task(tmp_path, k, "write_record", deps=d, value=0) for k, d in tasks]
+    with pytest.raises(ValueError, match=match):
+        engine_lib.InProcessEngine().run(tasks)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(cpus_per_run=0), "cpus_per_run"),
+        (dict(gpus_per_run=-1.0), "gpus_per_run"),
+        (dict(max_retries=-1), "max_retries"),
+    ],
+)
+def test_bad_ray_engine_arguments_are_rejected(kwargs, match):
+    from nsr_tf.sweep import ray_engine
+
+    with pytest.raises(ValueError, match=match):
+        ray_engine.RayEngine(**kwargs)
+
+
+def test_unknown_engine_is_rejected():
+    with pytest.raises(ValueError, match="Received: engine='dask'"):
+        engine_lib.make_engine("dask")
+
+
+@pytest.mark.parametrize(
+    "seconds, text", [(0, "0:00:00"), (3723.4, "1:02:03"), (None, "?")]
+)
+def test_format_duration(seconds, text):
+    assert progress.format_duration(seconds) == text
+
+
+def test_progress_counts_and_eta_from_throughput():
+    now = [100.0]
+    tracker = progress.SweepProgress(4, clock=lambda: now[0])
+    assert tracker.eta() is None
+    context = tracker.begin("a")
+    assert (context.index, context.total) == (1, 4)
+    now[0] += 60.0
+    tracker.end("a")
+    tracker.begin("b")
+    # 1 run finished in 60 s, 3 left: 180 s.
+    assert tracker.eta() == pytest.approx(180.0)
+    assert tracker.summary() == (
+        "1/4 finished, 1 running, 0 failed, elapsed 0:01:00 eta 0:03:00"
+    )
+
+
+def test_epoch_progress_logs_run_i_of_n_epoch_elapsed_and_eta():
+    from nsr_tf.sweep.epoch_progress import EpochProgress
+
+    now = [1000.0]
+    callback = EpochProgress(10, clock=lambda: now[0])
+    context = progress.RunContext("mnist/mlp1/erm/beta_2", 2, 3, 940.0)
+    with progress.running(context):
+        callback.on_train_begin()
+        now[0] += 30.0  # 3 epochs of 10 s
+        callback.on_epoch_end(2)
+    # Run: 7 epochs left (70 s); sweep: that plus one 100 s run after it.
+    assert callback.lines == [
+        "[run 2/3] mnist/mlp1/erm/beta_2 epoch 3/10 elapsed 0:01:30 "
+        "eta 0:02:50 (run eta 0:01:10)"
+    ]
+    assert progress.current() is None
