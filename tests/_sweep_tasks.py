@@ -30,3 +30,16 @@ def dies_once(record: str, marker: str, value: int) -> int:
 
 def always_fails(record: str) -> None:
     raise ValueError(f"this run always fails ({os.path.basename(record)})")
+
+
+def tf_threads(record: str) -> int:
+    """TensorFlow's inter-op (``tf_Compute``) threads in this worker."""
+    import tensorflow as tf
+
+    x = tf.ones((64, 64))
+    tf.matmul(x, x).numpy()
+    names = [
+        open(f"/proc/self/task/{t}/comm").read().strip()
+        for t in os.listdir("/proc/self/task")
+    ]
+    return names.count("tf_Compute")

@@ -30,7 +30,9 @@ HELPERS = "tests._sweep_tasks"
 @pytest.fixture(scope="module")
 def ray():
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    from nsr_tf.sweep import ray_engine
+
+    ray_engine.start_local(2, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -73,6 +75,11 @@ def test_killed_worker_is_retried_and_the_sweep_completes(ray, tmp_path):
     assert os.path.exists(marker)  # the first attempt ran and died
     assert result.failed == {}
     assert result.done == {"dies": 1, "fine": 2}
+
+
+def test_ray_runs_use_as_many_threads_as_cpus_they_declare(ray, tmp_path):
+    tasks = [_task(tmp_path, "t", "tf_threads")]
+    assert _ray_engine().run(tasks).done == {"t": 1}
 
 
 def test_failing_run_is_reported_and_the_others_complete(ray, tmp_path):

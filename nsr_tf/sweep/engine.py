@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import os
+import sys
 
 from absl import logging
 
@@ -107,17 +108,22 @@ def resolve(path: str):
 def limit_threads(threads: int) -> None:
     """Caps TensorFlow's intra- and inter-op threads of this process.
 
-    Takes effect only before TensorFlow's runtime starts; a worker also gets
-    ``TF_NUM_INTRAOP_THREADS`` / ``TF_NUM_INTEROP_THREADS`` in its
-    environment, which TensorFlow reads at start.
+    Sets ``TF_NUM_INTRAOP_THREADS`` and ``TF_NUM_INTEROP_THREADS``, which
+    TensorFlow reads when its runtime starts (the Ray engine runs every run
+    in a fresh worker process, before TensorFlow is imported); where
+    TensorFlow is already imported, its threading config is set too, which
+    takes effect unless its runtime has started.
     """
-    import tensorflow as tf
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(threads)
+    os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # the runtime already started with its threads
-        pass
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # the runtime already started with its threads
+            pass
 
 
 def execute_task(fn: str, kwargs: dict, context=None, threads=None):

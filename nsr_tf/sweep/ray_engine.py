@@ -81,27 +81,8 @@ class RayEngine:
         if self.address:
             ray.init(address=self.address)
         else:
-            ray.init(
-                num_cpus=self.local_cpus or os.cpu_count(),
-                include_dashboard=False,
-            )
+            start_local(self.local_cpus)
         return True
-
-    def _env(self) -> dict:
-        threads = str(self.cpus_per_run)
-        env = {
-            "TF_NUM_INTRAOP_THREADS": threads,
-            "TF_NUM_INTEROP_THREADS": threads,
-            "OMP_NUM_THREADS": threads,
-            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "1"),
-        }
-        if not self.address:
-            # Local workers import what the driver imports (a source
-            # checkout, test helpers); cluster nodes install nsr_tf.
-            env["PYTHONPATH"] = os.pathsep.join(
-                os.path.abspath(p or os.curdir) for p in sys.path
-            )
-        return env
 
     def _slots(self, ray) -> int:
         cpus = ray.cluster_resources().get("CPU", 1)
@@ -133,7 +114,6 @@ class RayEngine:
             max_retries=self.max_retries,
             retry_exceptions=self.retry_exceptions,
             max_calls=1,
-            runtime_env={"env_vars": self._env()},
         )(engine_lib.execute_task)
         tracker = progress.SweepProgress(len(todo), slots=self._slots(ray))
         waiting = list(todo)
@@ -172,6 +152,31 @@ class RayEngine:
                     logging.error("run %s failed:\n%s", key, e)
                     result.failed[key] = error
                     tracker.end(key, error)
+
+
+def start_local(num_cpus: int | None = None, **kwargs) -> None:
+    """Starts a local Ray of ``num_cpus`` CPUs (default: this machine's).
+
+    Its workers inherit this process's environment, with ``PYTHONPATH`` set
+    to this process's import path so that they import the same code (a
+    source checkout, test helpers) as the driver.
+    """
+    import ray
+
+    path = os.pathsep.join(os.path.abspath(p or os.curdir) for p in sys.path)
+    previous = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = path
+    try:
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            **kwargs,
+        )
+    finally:
+        if previous is None:
+            del os.environ["PYTHONPATH"]
+        else:
+            os.environ["PYTHONPATH"] = previous
 
 
 def _short_error(error: Exception) -> str:
