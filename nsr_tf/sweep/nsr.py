@@ -20,7 +20,6 @@ import os
 
 import keras
 import numpy as np
-from absl import logging
 
 from nsr_tf.sweep import store
 
@@ -170,30 +169,36 @@ def run_fig1(
     *,
     models: tuple[str, ...] = tuple(CONFIGS),
     seed: int = 0,
+    engine=None,
 ) -> str:
-    """All six models in order (Standard first: AT models start from it)."""
-    from nsr_tf import data as data_lib
+    """All six models in order (Standard first: AT models start from it).
 
-    x_tr, y_tr = data_lib.load("mnist", "train")
-    x_te, y_te = data_lib.load("mnist", "test")
-    if budget.train_examples:
-        x_tr, y_tr = (
-            x_tr[: budget.train_examples],
-            y_tr[: budget.train_examples],
-        )
-    arrays = (
-        x_tr,
-        y_tr,
-        x_te[: budget.test_examples],
-        y_te[: budget.test_examples],
-    )
+    ``engine`` runs the models (default: in this process); the warm-started
+    models wait for Standard.
+    """
+    from nsr_tf.sweep import engine as engine_lib
+
     order = [m for m in CONFIGS if m in models]
     if any(m in WARM_STARTED for m in order) and "standard" not in order:
         order.insert(0, "standard")
-    records = {}
-    for name in order:
-        logging.info("NSR Fig. 1: %s", name)
-        records[name] = run_model(name, arrays, budget, output_dir, seed=seed)
+    tasks = [
+        engine_lib.Task(
+            name,
+            "nsr_tf.sweep.tasks:fig1_model",
+            dict(
+                name=name,
+                budget=dataclasses.asdict(budget),
+                output_dir=output_dir,
+                seed=seed,
+            ),
+            record=os.path.join(output_dir, name, "record.json"),
+            deps=("standard",) if name in WARM_STARTED else (),
+        )
+        for name in order
+    ]
+    result = (engine or engine_lib.InProcessEngine()).run(tasks)
+    result.raise_on_failure()
+    records = {t.key: store.read_json(t.record) for t in tasks}
     text = auc_table(records)
     store.write_text_atomic(os.path.join(output_dir, "nsr_fig1_auc.md"), text)
     store.write_json_atomic(
