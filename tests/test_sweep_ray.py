@@ -136,7 +136,10 @@ def test_in_process_engine_reports_failures_and_respects_dependencies(
     ],
 )
 def test_bad_task_lists_are_rejected(tasks, match, tmp_path):
-    tasks = [_task(tmp_path, k, "write_record", deps=d, value=0) for k, d in tasks]
+    tasks = [
+        _task(tmp_path, key, "write_record", deps=deps, value=0)
+        for key, deps in tasks
+    ]
     with pytest.raises(ValueError, match=match):
         engine_lib.InProcessEngine().run(tasks)
 
