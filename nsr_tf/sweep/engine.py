@@ -100,7 +100,7 @@ def resolve(path: str):
     module, sep, name = path.partition(":")
     if not sep or not module or not name:
         raise ValueError(
-            "`fn` must be 'package.module:function'. " f"Received: fn={path!r}"
+            f"`fn` must be 'package.module:function'. Received: fn={path!r}"
         )
     return getattr(importlib.import_module(module), name)
 

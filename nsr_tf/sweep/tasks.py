@@ -50,9 +50,7 @@ def table1_run(
     from nsr_tf.sweep.rows import Row
 
     preset = Preset(**preset)
-    arrays = sweep_data(
-        dataset, train_examples=preset.train_examples, **data
-    )
+    arrays = sweep_data(dataset, train_examples=preset.train_examples, **data)
     record = runner.run_one(
         Row(dataset, arch, training),
         beta,
