@@ -49,3 +49,95 @@ def save_flags(output_dir: str, script: str) -> str:
     with open(path, "w") as f:
         f.write(FLAGS.flags_into_string())
     return path
+
+
+def define_engine_flags():
+    """``--engine`` and the Ray flags of every sweep script."""
+    flags.DEFINE_enum(
+        "engine",
+        "inprocess",
+        ["inprocess", "ray"],
+        "Run the sweep in this process or as Ray tasks (pip install "
+        '"nsr_tf[ray]").',
+    )
+    flags.DEFINE_string(
+        "ray_address",
+        None,
+        "Ray cluster to connect to (e.g. auto); unset: a local Ray limited "
+        "to this machine's cores.",
+    )
+    flags.DEFINE_integer(
+        "ray_cpus_per_run",
+        1,
+        "CPUs (and TensorFlow threads) each Ray run declares.",
+        lower_bound=1,
+    )
+    flags.DEFINE_float(
+        "ray_gpus_per_run", 0.0, "GPUs each Ray run declares.", lower_bound=0
+    )
+    flags.DEFINE_integer(
+        "ray_max_retries",
+        3,
+        "Retries of a Ray run whose worker died.",
+        lower_bound=0,
+    )
+
+
+def make_engine():
+    """The sweep engine the engine flags ask for."""
+    from nsr_tf.sweep import engine
+
+    return engine.make_engine(
+        FLAGS.engine,
+        address=FLAGS.ray_address,
+        cpus_per_run=FLAGS.ray_cpus_per_run,
+        gpus_per_run=FLAGS.ray_gpus_per_run,
+        max_retries=FLAGS.ray_max_retries,
+    )
+
+
+def _env_int(name: str) -> int | None:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(
+            f"`{name}` must be an integer. Received: {name}={value!r}"
+        ) from None
+
+
+def resolve_shards(num_shards, shard_index) -> tuple[int, int]:
+    """``(num_shards, shard_index)``: the flags, else a SLURM job array's.
+
+    Unset flags (None) default to ``SLURM_ARRAY_TASK_COUNT`` and
+    ``SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN`` when set, else to one
+    shard. Both are validated.
+    """
+    if num_shards is None:
+        num_shards = _env_int("SLURM_ARRAY_TASK_COUNT") or 1
+    if shard_index is None:
+        task_id = _env_int("SLURM_ARRAY_TASK_ID")
+        task_min = _env_int("SLURM_ARRAY_TASK_MIN") or 0
+        shard_index = 0 if task_id is None else task_id - task_min
+    if num_shards < 1:
+        raise ValueError(
+            f"`num_shards` must be >= 1. Received: num_shards={num_shards}"
+        )
+    if not 0 <= shard_index < num_shards:
+        raise ValueError(
+            f"`shard_index` must be in [0, {num_shards}). "
+            f"Received: shard_index={shard_index}"
+        )
+    return num_shards, shard_index
+
+
+def data_spec() -> dict:
+    """How each run of a timing table loads the flags' dataset."""
+    return dict(
+        dataset=FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        source=FLAGS.source,
+        train_examples=FLAGS.train_examples,
+    )

@@ -26,6 +26,7 @@ flags.DEFINE_list("eps_x", [str(v) for v in nsr.DEFAULT_EPS_X], "eps_x grid.")
 flags.DEFINE_list("eps_w", [str(v) for v in nsr.DEFAULT_EPS_W], "eps_w grid.")
 flags.DEFINE_list("models", list(nsr.CONFIGS), "Which of the six models.")
 flags.DEFINE_integer("seed", 0, "Seed.")
+_common.define_engine_flags()
 
 
 def main(argv):
@@ -46,6 +47,7 @@ def main(argv):
             budget,
             models=tuple(FLAGS.models),
             seed=FLAGS.seed,
+            engine=_common.make_engine(),
         )
     )
 

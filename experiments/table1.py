@@ -7,6 +7,8 @@ Usage:
   python -m experiments.table1 --dataset=svhn --num_shards=2 --shard_index=0 ...
   python -m experiments.table1 --dataset=svhn --merge_only \
       --merge_dirs=out0,out1 --output_dir=out
+  # one Ray task per run, on a local Ray or a cluster (--ray_address=auto):
+  python -m experiments.table1 --dataset=mnist --preset=smoke --engine=ray
 """
 
 from absl import app
@@ -36,18 +38,26 @@ flags.DEFINE_list("betas", None, "Beta grid for every row, e.g. inf,1,2.")
 flags.DEFINE_list("rows", [], "Only these rows, as arch:training.")
 flags.DEFINE_string("data_dir", None, "Official files or tfds data dir.")
 flags.DEFINE_enum("source", "auto", ["auto", "files", "tfds"], "Data source.")
-flags.DEFINE_integer("shard_index", 0, "This shard.")
-flags.DEFINE_integer("num_shards", 1, "Number of shards.")
+flags.DEFINE_integer(
+    "shard_index", None, "This shard (default: $SLURM_ARRAY_TASK_ID or 0)."
+)
+flags.DEFINE_integer(
+    "num_shards", None, "Shards (default: $SLURM_ARRAY_TASK_COUNT or 1)."
+)
 flags.DEFINE_bool("merge_only", False, "Only assemble the table.")
 flags.DEFINE_list("merge_dirs", [], "Output dirs of other shards to merge.")
 flags.DEFINE_integer("seed", 0, "Seed of every run (the paper used 0).")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (progress).")
 flags.DEFINE_bool("random_labels", False, "Random labels (Fig. 3-4 runs).")
+_common.define_engine_flags()
 flags.mark_flags_as_required(["dataset"])
 
 
 def main(argv):
     del argv
+    num_shards, shard_index = _common.resolve_shards(
+        FLAGS.num_shards, FLAGS.shard_index
+    )
     _common.save_flags(FLAGS.output_dir, "table1")
     if FLAGS.merge_only:
         table = sweep.write_table(
@@ -73,11 +83,12 @@ def main(argv):
             data_dir=FLAGS.data_dir,
             source=FLAGS.source,
             only=tuple(FLAGS.rows),
-            shard_index=FLAGS.shard_index,
-            num_shards=FLAGS.num_shards,
+            shard_index=shard_index,
+            num_shards=num_shards,
             seed=FLAGS.seed,
             verbose=FLAGS.verbose,
             random_labels=FLAGS.random_labels,
+            engine=_common.make_engine(),
         )
     logging.info("wrote table1_%s with %d rows", FLAGS.dataset, len(table))
     with open(f"{FLAGS.output_dir}/table1_{FLAGS.dataset}.md") as f:

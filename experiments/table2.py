@@ -12,21 +12,22 @@ from experiments import _common
 from nsr_tf.sweep import tables23
 
 FLAGS = flags.FLAGS
+_common.define_engine_flags()
 _common.define_timing_flags(default_epochs=40)
 
 
 def main(argv):
     del argv
     _common.save_flags(FLAGS.output_dir, "table2")
-    arrays = _common.load_arrays()
     print(
         tables23.run_table(
             "table2",
-            arrays,
+            _common.data_spec(),
             FLAGS.output_dir,
             epochs=FLAGS.epochs,
             batch_size=FLAGS.batch_size,
             only=tuple(FLAGS.rows),
+            engine=_common.make_engine(),
         )
     )
 

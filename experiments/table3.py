@@ -15,6 +15,7 @@ from experiments import _common
 from nsr_tf.sweep import tables23
 
 FLAGS = flags.FLAGS
+_common.define_engine_flags()
 _common.define_timing_flags(default_epochs=40, dataset="cifar10")
 flags.DEFINE_integer("eval_examples", None, "Test examples for accuracy.")
 
@@ -22,15 +23,15 @@ flags.DEFINE_integer("eval_examples", None, "Test examples for accuracy.")
 def main(argv):
     del argv
     _common.save_flags(FLAGS.output_dir, "table3")
-    arrays = _common.load_arrays()
     print(
         tables23.run_table(
             "table3",
-            arrays,
+            _common.data_spec(),
             FLAGS.output_dir,
             epochs=FLAGS.epochs,
             batch_size=FLAGS.batch_size,
             only=tuple(FLAGS.rows),
+            engine=_common.make_engine(),
             eval_examples=FLAGS.eval_examples,
         )
     )
