@@ -203,3 +203,57 @@ def test_epoch_progress_logs_run_i_of_n_epoch_elapsed_and_eta():
         "eta 0:02:50 (run eta 0:01:10)"
     ]
     assert progress.current() is None
+
+
+@pytest.mark.parametrize(
+    "env, flags, expected",
+    [
+        ({}, (None, None), (1, 0)),
+        (
+            {"SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_ID": "2"},
+            (None, None),
+            (4, 2),
+        ),
+        (
+            {
+                "SLURM_ARRAY_TASK_COUNT": "4",
+                "SLURM_ARRAY_TASK_ID": "5",
+                "SLURM_ARRAY_TASK_MIN": "3",
+            },
+            (None, None),
+            (4, 2),
+        ),
+        (
+            {"SLURM_ARRAY_TASK_COUNT": "4", "SLURM_ARRAY_TASK_ID": "2"},
+            (2, 1),
+            (2, 1),
+        ),
+    ],
+)
+def test_shards_default_to_the_slurm_array(env, flags, expected, monkeypatch):
+    from experiments import _common
+
+    for name in ("COUNT", "ID", "MIN"):
+        monkeypatch.delenv(f"SLURM_ARRAY_TASK_{name}", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert _common.resolve_shards(*flags) == expected
+
+
+@pytest.mark.parametrize(
+    "env, match",
+    [
+        ({"SLURM_ARRAY_TASK_COUNT": "x"}, "SLURM_ARRAY_TASK_COUNT='x'"),
+        (
+            {"SLURM_ARRAY_TASK_COUNT": "2", "SLURM_ARRAY_TASK_ID": "2"},
+            "Received: shard_index=2",
+        ),
+    ],
+)
+def test_bad_slurm_array_is_rejected(env, match, monkeypatch):
+    from experiments import _common
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=match):
+        _common.resolve_shards(None, None)
