@@ -185,6 +185,8 @@ def test_progress_counts_and_eta_from_throughput():
     assert tracker.summary() == (
         "1/4 finished, 1 running, 0 failed, elapsed 0:01:00 eta 0:03:00"
     )
+    tracker.begin("c")  # one slot: c waits for it
+    assert "1 running, 1 queued," in tracker.summary()
 
 
 def test_epoch_progress_logs_run_i_of_n_epoch_elapsed_and_eta():

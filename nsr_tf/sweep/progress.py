@@ -88,7 +88,8 @@ class SweepProgress:
 
     Args:
         total: runs to do (finished runs that are skipped do not count).
-        slots: runs that can execute at once.
+        slots: runs that can execute at once (runs started beyond them
+            are shown as queued).
         clock: wall-clock source (``time.time``), replaceable in tests.
     """
 
@@ -133,9 +134,12 @@ class SweepProgress:
             logging.error("%s FAILED: %s; %s", key, error, self.summary())
 
     def summary(self) -> str:
+        running = min(len(self.running), self.slots)
+        queued = len(self.running) - running
         return (
-            f"{self.finished}/{self.total} finished, {len(self.running)} "
-            f"running, {self.failed} failed, elapsed "
+            f"{self.finished}/{self.total} finished, {running} running, "
+            + (f"{queued} queued, " if queued else "")
+            + f"{self.failed} failed, elapsed "
             f"{format_duration(self.elapsed())} eta "
             f"{format_duration(self.eta())}"
         )

@@ -114,7 +114,7 @@ class RayEngine:
             max_retries=self.max_retries,
             retry_exceptions=self.retry_exceptions,
             max_calls=1,
-        )(engine_lib.execute_task)
+        )(run_in_worker)
         tracker = progress.SweepProgress(len(todo), slots=self._slots(ray))
         waiting = list(todo)
         in_flight = {}  # ObjectRef -> key
@@ -152,6 +152,16 @@ class RayEngine:
                     logging.error("run %s failed:\n%s", key, e)
                     result.failed[key] = error
                     tracker.end(key, error)
+
+
+def run_in_worker(fn, kwargs, context=None, threads=None):
+    """:func:`~nsr_tf.sweep.engine.execute_task` in a Ray worker.
+
+    Shows the run's INFO logs (per-epoch progress), which absl hides in a
+    process that did not parse flags.
+    """
+    logging.set_verbosity(logging.INFO)
+    return engine_lib.execute_task(fn, kwargs, context, threads)
 
 
 def start_local(num_cpus: int | None = None, **kwargs) -> None:
