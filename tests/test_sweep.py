@@ -221,3 +221,44 @@ def test_time_fits_alternates_and_trains_each_model_fully():
     assert len(seconds) == 2 and all(s > 0 for s in seconds)
     # One warm-up step, then 2 epochs of 3 batches each, for both models.
     assert [int(r.optimizer.iterations) for r in robusts] == [7, 7]
+
+
+def test_mlp_preset_plans_the_issue_budget():
+    preset = sweep.get_preset("mlp")
+    runs = sweep.plan("mnist", preset)
+    assert {r.arch for r, _ in runs} == {"mlp1", "mlp2"}
+    by_row = {}
+    for row, beta in runs:
+        by_row.setdefault(row.training, set()).add((row.arch, beta))
+    inf = float("inf")
+    # the paper selected 16 (PGM) and 8 (WRM) for the 1-layer MLP
+    assert {b for a, b in by_row["pgm_l2"] if a == "mlp1"} == {inf, 8.0, 16.0}
+    assert {b for a, b in by_row["wrm"] if a == "mlp1"} == {inf, 4.0, 8.0}
+    assert len(by_row["fgm_l2"]) == 12  # full grid, both MLPs
+    assert [preset.epochs_for(t) for t in rows_lib.TRAININGS] == [
+        200,
+        30,
+        200,
+        20,
+        200,
+        20,
+    ]
+    assert preset.jit_compile
+    # an explicit --epochs caps every training below its own cap
+    assert sweep.get_preset("mlp", epochs=5).epochs_for("fgm_l2") == 5
+
+
+def test_paper_neighbour_rule_at_the_grid_edge():
+    # CIFAR-10 1-layer MLP PGM: the paper's 0.8 is the smallest of the grid
+    row = rows_lib.Row("cifar10", "mlp1", "pgm_l2")
+    assert rows_lib.row_betas(row, "paper_neighbour") == (
+        float("inf"),
+        0.8,
+        1.0,
+    )
+    assert rows_lib.row_betas(row, "grid") == row.beta_grid
+
+
+def test_preset_rejects_unknown_beta_rule():
+    with pytest.raises(ValueError, match="betas_by_training"):
+        sweep.Preset("x", epochs=1, betas_by_training=(("erm", "best"),))

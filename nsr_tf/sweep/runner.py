@@ -156,8 +156,9 @@ def run_one(
             row_optimizer(row, preset), preset.learning_rate
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=preset.jit_compile,
     )
-    epochs = preset.epochs
+    epochs = preset.epochs_for(row.training)
     if row.max_epochs is not None:
         epochs = min(epochs, row.max_epochs)
     callbacks = [

@@ -38,7 +38,10 @@ def plan(
     for row in table_rows:
         if only and f"{row.arch}:{row.training}" not in only:
             continue
-        for beta in preset.betas or row.beta_grid:
+        if preset.archs is not None and row.arch not in preset.archs:
+            continue
+        rule = preset.beta_rule_for(row.training)
+        for beta in preset.betas or rows_lib.row_betas(row, rule):
             runs.append((row, beta))
     return runs
 
