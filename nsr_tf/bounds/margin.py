@@ -62,9 +62,10 @@ VARIANTS = tuple(variants.TABLE)
 
 
 def _variant(variant):
-    if variant not in VARIANTS:
+    """The table entry of ``variant`` (the table, not a branch, decides)."""
+    if not isinstance(variant, str) or variant not in variants.TABLE:
         raise ValueError(
-            f"`variant` must be one of {VARIANTS}. "
+            f"`variant` must be one of {tuple(variants.TABLE)}. "
             f"Received: variant={variant!r}"
         )
     return variants.TABLE[variant]
