@@ -255,6 +255,7 @@ def test_fig3_margins_of_an_adversarial_row_are_taken_under_its_attack(
 ):
     from nsr_tf import bounds
     from nsr_tf import data
+    from nsr_tf.sweep import figure_data
 
     x, y = (a[:200] for a in data.load("mnist", "train"))
     record = figures.runs_at(sweep_dir, "mnist/mlp1/fgm_l2", ["2"])[0]
@@ -277,10 +278,10 @@ def test_fig3_margins_of_an_adversarial_row_are_taken_under_its_attack(
     z = model.predict(x_adv, verbose=0)
     true = z[np.arange(len(y)), y]
     z[np.arange(len(y)), y] = -np.inf
-    phi = bounds.fig3_normalizer(
+    phi = figure_data.fig3_normalizer(
         *bounds.layer_norms(model),
         adversarial=True,
-        factors=bounds.fig3_factors(model),
+        factors=figure_data.fig3_factors(model),
     )
     np.testing.assert_allclose(
         got, (true - z.max(1)) / phi, rtol=1e-4, atol=1e-6
