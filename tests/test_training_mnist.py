@@ -51,10 +51,14 @@ def test_at_beta_and_jiwp_penalties_shrink_tau_and_zeta(mnist):
         "erm": RobustConfig(mode="erm"),
         # NSR Fig. 1(e) and (f) settings (nsr_paper.md §2.5), PGD-3.
         "at_beta": RobustConfig(
-            mode="at_beta", eps=0.03, steps=3, beta=0.005, eps_w=0.01
+            mode="at_beta", eps=0.03, steps=3, zeta_weight=0.005, eps_w=0.01
         ),
         "jiwp": RobustConfig(
-            mode="jiwp", alpha=0.02, beta=0.02, eps_w=0.02, eps_x=0.3
+            mode="jiwp",
+            tau_weight=0.02,
+            zeta_weight=0.02,
+            eps_w=0.02,
+            eps_x=0.3,
         ),
     }
     stats = {}

@@ -36,13 +36,13 @@ _AT = dict(steps=10, labels="true", clip_min=0.0, clip_max=1.0)
 CONFIGS = {
     "standard": dict(mode="erm"),
     "weight_perturb": dict(
-        mode="weight_perturb", alpha=0.25, beta=0.25, eps_x=0.0, eps_w=0.01
+        mode="weight_perturb", tau_weight=0.25, zeta_weight=0.25, eps_x=0.0, eps_w=0.01
     ),
     "at": dict(mode="at", eps=0.09, step_size=0.09 / 4, **_AT),
     "at_beta_1": dict(
         mode="at_beta",
-        alpha=0.0,
-        beta=0.0003,
+        tau_weight=0.0,
+        zeta_weight=0.0003,
         eps=0.08,
         eps_w=0.01,
         step_size=0.08 / 4,
@@ -50,14 +50,14 @@ CONFIGS = {
     ),
     "at_beta_2": dict(
         mode="at_beta",
-        alpha=0.0,
-        beta=0.005,
+        tau_weight=0.0,
+        zeta_weight=0.005,
         eps=0.03,
         eps_w=0.01,
         step_size=0.03 / 4,
         **_AT,
     ),
-    "jiwp": dict(mode="jiwp", alpha=0.02, beta=0.02, eps_x=0.3, eps_w=0.02),
+    "jiwp": dict(mode="jiwp", tau_weight=0.02, zeta_weight=0.02, eps_x=0.3, eps_w=0.02),
 }
 WARM_STARTED = ("at", "at_beta_1", "at_beta_2")
 DEFAULT_EPS_X = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
