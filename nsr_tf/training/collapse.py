@@ -56,9 +56,13 @@ def dead_unit_fraction(model, x, *, layer=None, batch_size=500):
             "`model` must have a ReLU layer to count dead units. "
             f"Received: model={model.name!r}"
         )
-    return _dead_fraction(
-        keras.Model(model.inputs, layer.output), x, batch_size
-    )
+    return _dead_fraction(_probe_model(model, layer), x, batch_size)
+
+
+def _probe_model(model, layer):
+    inputs = model.inputs
+    inputs = inputs[0] if len(inputs) == 1 else inputs
+    return keras.Model(inputs, layer.output)
 
 
 def _dead_fraction(probe, x, batch_size=500):
