@@ -352,13 +352,23 @@ def test_nsr_fig1_script_smoke(tmp_path):
     for label in (
         "Standard",
         "Weight Perturb",
+        "Weight Perturb (printed scale)",
         "AT",
+        "AT (ε=0.03)",
         "AT+β-1",
         "AT+β-2",
         "JIWP",
     ):
         assert f"| {label} |" in stdout
+    assert "AUC ordering, measured:" in stdout
+    assert "AUC ordering, paper:" in stdout
     payload = store.read_json(str(tmp_path / "nsr_fig1.json"))
-    assert payload["records"]["at"]["warm_started"] is True
+    records = payload["records"]
+    assert all(r["init"] == "warm_start" for r in records.values())
+    assert records["weight_perturb"]["config"]["penalty_scale"] == 0.02
+    assert records["weight_perturb_printed"]["config"]["penalty_scale"] == 1
+    assert records["at"]["config"]["rand_init"] is True
+    assert records["at"]["attack_clip"] == [0.0, 1.0]
+    assert records["standard"]["test_examples"] == 50
     for name in payload["records"]:
         assert os.path.getsize(str(tmp_path / f"surface_{name}.png")) > 1000

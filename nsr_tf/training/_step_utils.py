@@ -36,7 +36,7 @@ def _batch_mean(values, sample_weight):
 
     With sample weights this is ``sum(w * v) / batch_size``, the reduction
     Keras applies to the compiled cross-entropy, so eq. 23's per-example sum
-    CE + alpha tau + beta zeta is reduced consistently.
+    CE + α τ + β ζ (tau_weight, zeta_weight) is reduced consistently.
     """
     values = tf.cast(values, tf.float32)
     if sample_weight is not None:
