@@ -104,14 +104,54 @@ def _train(name, x, y, budget, output_dir, seed):
     return robust, history.history
 
 
-def run_model(name, arrays, budget: NSRBudget, output_dir, *, seed=0) -> dict:
-    """Trains one of the six models, attacks it on the grid, records it."""
+def model_settings(name, budget: NSRBudget, *, seed=0, data_source="") -> dict:
+    """Everything that affects one model's record (its ``settings``).
+
+    A warm-started model's settings include the fingerprint of the Standard
+    model's settings it starts from.
+    """
+    import nsr_tf
+
+    settings = {
+        "model": name,
+        "config": CONFIGS[name],
+        "budget": dataclasses.asdict(budget),
+        "seed": int(seed),
+        "data_source": data_source,
+        "nsr_tf_version": nsr_tf.__version__,
+    }
+    if name in WARM_STARTED:
+        settings["warm_start"] = store.fingerprint(
+            model_settings(
+                "standard", budget, seed=seed, data_source=data_source
+            )
+        )
+    return settings
+
+
+def run_model(
+    name,
+    arrays,
+    budget: NSRBudget,
+    output_dir,
+    *,
+    seed=0,
+    data_source="",
+    overwrite=False,
+) -> dict:
+    """Trains one of the six models, attacks it on the grid, records it.
+
+    A record of the same settings is reused; one of other settings is an
+    error unless ``overwrite`` (:func:`nsr_tf.sweep.store.reuse_record`).
+    """
     from nsr_tf import evaluation
     from nsr_tf import export
 
     path = os.path.join(output_dir, name, "record.json")
-    if os.path.exists(path):
-        return store.read_json(path)
+    settings = model_settings(name, budget, seed=seed, data_source=data_source)
+    done = store.reuse_record(path, settings, name=name, overwrite=overwrite)
+    if done is not None:
+        return done
     x_tr, y_tr, x_te, y_te = arrays
     robust, history = _train(name, x_tr, y_tr, budget, output_dir, seed)
     acc, auc = evaluation.accuracy_surface(
@@ -144,6 +184,7 @@ def run_model(name, arrays, budget: NSRBudget, output_dir, *, seed=0) -> dict:
         "auc": float(auc),
         "clean_test_acc": float(np.asarray(acc)[0, 0]),
     }
+    record = store.with_settings(record, settings)
     store.write_json_atomic(path, record)
     return record
 
@@ -170,10 +211,16 @@ def run_fig1(
     *,
     models: tuple[str, ...] = tuple(CONFIGS),
     seed: int = 0,
+    overwrite: bool = False,
 ) -> str:
-    """All six models in order (Standard first: AT models start from it)."""
+    """All six models in order (Standard first: AT models start from it).
+
+    Records of other settings are reported before anything trains (an
+    error unless ``overwrite`` redoes them).
+    """
     from nsr_tf import data as data_lib
 
+    data_source = data_lib.describe_source("mnist")
     x_tr, y_tr = data_lib.load("mnist", "train")
     x_te, y_te = data_lib.load("mnist", "test")
     if budget.train_examples:
@@ -190,10 +237,31 @@ def run_fig1(
     order = [m for m in CONFIGS if m in models]
     if any(m in WARM_STARTED for m in order) and "standard" not in order:
         order.insert(0, "standard")
+    store.check_resumable(
+        [
+            (
+                name,
+                os.path.join(output_dir, name, "record.json"),
+                model_settings(
+                    name, budget, seed=seed, data_source=data_source
+                ),
+            )
+            for name in order
+        ],
+        overwrite=overwrite,
+    )
     records = {}
     for name in order:
         logging.info("NSR Fig. 1: %s", name)
-        records[name] = run_model(name, arrays, budget, output_dir, seed=seed)
+        records[name] = run_model(
+            name,
+            arrays,
+            budget,
+            output_dir,
+            seed=seed,
+            data_source=data_source,
+            overwrite=overwrite,
+        )
     text = auc_table(records)
     store.write_text_atomic(os.path.join(output_dir, "nsr_fig1_auc.md"), text)
     store.write_json_atomic(

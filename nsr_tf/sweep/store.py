@@ -208,8 +208,9 @@ def reuse_record(
     """The finished record to reuse for a run, or None when it must run.
 
     A corrupt record is set aside (with a warning) and the run redone. A
-    record of other settings raises, unless ``overwrite`` (then the run is
-    redone and its record replaced). A matching record is always reused.
+    record of other settings raises, unless ``overwrite`` (then the stale
+    record is deleted at once and the run redone). A matching record is
+    always reused, ``overwrite`` or not.
 
     Args:
         path: the run's record file.
@@ -225,10 +226,12 @@ def reuse_record(
         return record
     if status == CORRUPT:
         set_aside(path)
-    elif status == MISMATCH and not overwrite:
-        raise SettingsMismatchError(
-            mismatch_message(name, path, record, settings)
-        )
+    elif status == MISMATCH:
+        if not overwrite:
+            raise SettingsMismatchError(
+                mismatch_message(name, path, record, settings)
+            )
+        os.remove(path)  # a crash while redoing must not leave it standing
     return None
 
 
