@@ -26,28 +26,45 @@ flags.DEFINE_list("eps_x", [str(v) for v in nsr.DEFAULT_EPS_X], "eps_x grid.")
 flags.DEFINE_list("eps_w", [str(v) for v in nsr.DEFAULT_EPS_W], "eps_w grid.")
 flags.DEFINE_list("models", list(nsr.CONFIGS), "Which of the six models.")
 flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_bool(
+    "overwrite", False, "Redo models whose records have other settings."
+)
 
 
-def main(argv):
-    del argv
-    _common.save_flags(FLAGS.output_dir, "nsr_fig1")
+def check_flags():
+    """Every flag and the resume state; returns the budget."""
+    _common.check_positive(
+        "epochs", "batch_size", "train_examples", "test_examples"
+    )
+    if FLAGS.attack_steps < 0:
+        raise ValueError(
+            "`--attack_steps` must be >= 0. "
+            f"Received: --attack_steps={FLAGS.attack_steps}"
+        )
     budget = nsr.NSRBudget(
         epochs=FLAGS.epochs,
         batch_size=FLAGS.batch_size,
         train_examples=FLAGS.train_examples,
         test_examples=FLAGS.test_examples,
         attack_steps=FLAGS.attack_steps,
-        eps_x_grid=tuple(map(float, FLAGS.eps_x)),
-        eps_w_grid=tuple(map(float, FLAGS.eps_w)),
+        eps_x_grid=_common.parse_floats("eps_x"),
+        eps_w_grid=_common.parse_floats("eps_w"),
     )
-    print(
-        nsr.run_fig1(
-            FLAGS.output_dir,
-            budget,
-            models=tuple(FLAGS.models),
-            seed=FLAGS.seed,
-        )
+    nsr.check_resume(FLAGS.output_dir, budget, **_kwargs())
+    return budget
+
+
+def _kwargs():
+    return dict(
+        models=tuple(FLAGS.models), seed=FLAGS.seed, overwrite=FLAGS.overwrite
     )
+
+
+def main(argv):
+    del argv
+    budget = _common.validate(check_flags)
+    _common.save_flags(FLAGS.output_dir, "nsr_fig1")
+    print(nsr.run_fig1(FLAGS.output_dir, budget, **_kwargs()))
 
 
 if __name__ == "__main__":

@@ -205,6 +205,51 @@ def auc_table(records: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_resume(
+    output_dir: str,
+    budget: NSRBudget,
+    *,
+    models: tuple[str, ...] = tuple(CONFIGS),
+    seed: int = 0,
+    data_source: str | None = None,
+    overwrite: bool = False,
+) -> list[str]:
+    """The models to run, in order; writes nothing, trains nothing.
+
+    Raises:
+        ValueError: for a name that is not one of the six models.
+        SettingsMismatchError: naming every model whose record has other
+            settings (unless ``overwrite``).
+    """
+    unknown = [m for m in models if m not in CONFIGS]
+    if unknown:
+        raise ValueError(
+            f"`models` must name models of {tuple(CONFIGS)}. "
+            f"Received: models={unknown}"
+        )
+    if data_source is None:
+        from nsr_tf import data as data_lib
+
+        data_source = data_lib.describe_source("mnist")
+    order = [m for m in CONFIGS if m in models]
+    if any(m in WARM_STARTED for m in order) and "standard" not in order:
+        order.insert(0, "standard")
+    store.check_resumable(
+        [
+            (
+                name,
+                os.path.join(output_dir, name, "record.json"),
+                model_settings(
+                    name, budget, seed=seed, data_source=data_source
+                ),
+            )
+            for name in order
+        ],
+        overwrite=overwrite,
+    )
+    return order
+
+
 def run_fig1(
     output_dir: str,
     budget: NSRBudget,
@@ -234,20 +279,12 @@ def run_fig1(
         x_te[: budget.test_examples],
         y_te[: budget.test_examples],
     )
-    order = [m for m in CONFIGS if m in models]
-    if any(m in WARM_STARTED for m in order) and "standard" not in order:
-        order.insert(0, "standard")
-    store.check_resumable(
-        [
-            (
-                name,
-                os.path.join(output_dir, name, "record.json"),
-                model_settings(
-                    name, budget, seed=seed, data_source=data_source
-                ),
-            )
-            for name in order
-        ],
+    order = check_resume(
+        output_dir,
+        budget,
+        models=models,
+        seed=seed,
+        data_source=data_source,
         overwrite=overwrite,
     )
     records = {}

@@ -55,6 +55,65 @@ def row_settings(
     }
 
 
+def check_rows(table: str, dataset: str, only: tuple[str, ...]) -> None:
+    """Every name of ``only`` is a row of ``table`` for ``dataset``."""
+    known = sorted(
+        f"{r['arch']}:{r['training']}" for r in _paper_rows(table, dataset, ())
+    )
+    unknown = [name for name in only if name not in known]
+    if unknown or not known:
+        raise ValueError(
+            f"`rows` must name rows of the {table} {dataset} table "
+            f"({known}). Received: rows={unknown or list(only)}"
+        )
+
+
+def check_resume(
+    table: str,
+    arrays,
+    output_dir: str,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    only: tuple[str, ...] = (),
+    eval_examples: int | None = None,
+    overwrite: bool = False,
+) -> list[tuple]:
+    """The rows to run with their settings; writes nothing.
+
+    Returns:
+        ``(paper_row, row, beta, settings, record_path)`` per row.
+
+    Raises:
+        ValueError: for rows not in the table.
+        SettingsMismatchError: naming every row whose record has other
+            settings (unless ``overwrite``).
+    """
+    check_rows(table, arrays.dataset, only)
+    rows = []
+    for paper_row in _paper_rows(table, arrays.dataset, only):
+        row = rows_lib.Row(
+            arrays.dataset, paper_row["arch"], paper_row["training"]
+        )
+        beta = _beta_of(paper_row, arrays.dataset)
+        settings = row_settings(
+            table,
+            row,
+            beta,
+            arrays,
+            epochs=epochs,
+            batch_size=batch_size,
+            eval_examples=eval_examples,
+        )
+        path = os.path.join(output_dir, table, f"{row.key}.json")
+        rows.append((paper_row, row, beta, settings, path))
+    store.check_resumable(
+        [(f"{table} {r.key}", path, st) for _, r, _, st, path in rows],
+        overwrite=overwrite,
+    )
+    return rows
+
+
 def run_table(
     table: str,
     arrays,
@@ -77,26 +136,17 @@ def run_table(
     Table 1 selected beta = inf, SN is timed at beta = 1.6 (any finite beta
     costs the same; power iteration runs at every beta).
     """
-    dataset = arrays.dataset
-    rows = []
-    for paper_row in _paper_rows(table, dataset, only):
-        row = rows_lib.Row(dataset, paper_row["arch"], paper_row["training"])
-        beta = _beta_of(paper_row, dataset)
-        settings = row_settings(
-            table,
-            row,
-            beta,
-            arrays,
-            epochs=epochs,
-            batch_size=batch_size,
-            eval_examples=eval_examples,
-        )
-        path = os.path.join(output_dir, table, f"{row.key}.json")
-        rows.append((paper_row, row, beta, settings, path))
-    store.check_resumable(
-        [(f"{table} {r.key}", path, st) for _, r, _, st, path in rows],
+    rows = check_resume(
+        table,
+        arrays,
+        output_dir,
+        epochs=epochs,
+        batch_size=batch_size,
+        only=only,
+        eval_examples=eval_examples,
         overwrite=overwrite,
     )
+    dataset = arrays.dataset
     lines = []
     for paper_row, row, beta, settings, path in rows:
         result = store.reuse_record(
