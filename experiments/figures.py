@@ -30,8 +30,34 @@ flags.DEFINE_string("output_dir", "runs/figures", "Where the PNGs go.")
 flags.mark_flags_as_required(["runs_dir"])
 
 
+def check_flags():
+    """Every flag and the data source."""
+    from nsr_tf.sweep import rows as rows_lib
+
+    _common.check_dirs("runs_dir", [FLAGS.runs_dir])
+    if FLAGS.random_runs_dir:
+        _common.check_dirs("random_runs_dir", [FLAGS.random_runs_dir])
+    _common.check_positive("examples")
+    if FLAGS.arch not in rows_lib.ARCH_LABELS:
+        raise ValueError(
+            f"`--arch` must be one of {tuple(rows_lib.ARCH_LABELS)}. "
+            f"Received: --arch={FLAGS.arch}"
+        )
+    _common.parse_betas("beta", [FLAGS.beta])
+    _common.parse_betas("fig3_betas", FLAGS.fig3_betas)
+    attacks = tuple(t for t in rows_lib.TRAINING_LABELS if t != "erm")
+    if FLAGS.fig5_attack not in attacks:
+        raise ValueError(
+            f"`--fig5_attack` must be one of {attacks}. "
+            f"Received: --fig5_attack={FLAGS.fig5_attack}"
+        )
+    _common.parse_floats("fig5_eps")
+    _common.check_data(FLAGS.dataset)
+
+
 def main(argv):
     del argv
+    _common.validate(check_flags)
     _common.save_flags(FLAGS.output_dir, "figures")
     n, out = FLAGS.examples, FLAGS.output_dir
     load = lambda split, **kw: data.load(  # noqa: E731

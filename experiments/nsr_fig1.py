@@ -48,31 +48,39 @@ flags.DEFINE_list(
 flags.DEFINE_integer("select_epochs", None, "Epochs per selection trial.")
 flags.DEFINE_integer("val_examples", 5000, "Held-out validation images.")
 flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_bool(
+    "overwrite", False, "Redo models whose records have other settings."
+)
 
 
-def _floats(name, values, *, positive=False):
-    try:
-        out = tuple(float(v) for v in values)
-    except ValueError:
-        raise app.UsageError(
-            f"--{name} must be numbers. Received: {values}"
-        ) from None
-    if positive and any(not v > 0 for v in out):
-        raise app.UsageError(f"--{name} must be > 0. Received: {values}")
-    return out
-
-
-def _budget():
-    unknown = sorted(set(FLAGS.models) - set(nsr.CONFIGS))
-    if unknown:
-        raise app.UsageError(
-            f"--models must be among {list(nsr.CONFIGS)}. Received: {unknown}"
+def check_flags():
+    """Every flag and the resume state; returns the budget."""
+    _common.check_positive(
+        "epochs",
+        "at_epochs",
+        "batch_size",
+        "train_examples",
+        "test_examples",
+        "select_epochs",
+        "val_examples",
+    )
+    if FLAGS.attack_steps < 0:
+        raise ValueError(
+            "`--attack_steps` must be >= 0. "
+            f"Received: --attack_steps={FLAGS.attack_steps}"
         )
-    for name in ("epochs", "at_epochs", "batch_size", "select_epochs"):
-        value = getattr(FLAGS, name)
-        if value is not None and value < 1:
-            raise app.UsageError(f"--{name} must be >= 1. Received: {value}")
-    return nsr.NSRBudget(
+    if not FLAGS.learning_rate > 0:
+        raise ValueError(
+            "`--learning_rate` must be > 0. "
+            f"Received: --learning_rate={FLAGS.learning_rate}"
+        )
+    scale_grid = _common.parse_floats("select_scale")
+    if any(not v > 0 for v in scale_grid):
+        raise ValueError(
+            "`--select_scale` must list numbers > 0. "
+            f"Received: --select_scale={','.join(FLAGS.select_scale)}"
+        )
+    budget = nsr.NSRBudget(
         epochs=FLAGS.epochs,
         at_epochs=FLAGS.at_epochs,
         batch_size=FLAGS.batch_size,
@@ -80,27 +88,28 @@ def _budget():
         train_examples=FLAGS.train_examples,
         test_examples=FLAGS.test_examples,
         attack_steps=FLAGS.attack_steps,
-        eps_x_grid=_floats("eps_x", FLAGS.eps_x),
-        eps_w_grid=_floats("eps_w", FLAGS.eps_w),
+        eps_x_grid=_common.parse_floats("eps_x"),
+        eps_w_grid=_common.parse_floats("eps_w"),
         warm_start=FLAGS.warm_start,
-        scale_grid=_floats("select_scale", FLAGS.select_scale, positive=True),
+        scale_grid=scale_grid,
         select_epochs=FLAGS.select_epochs,
         val_examples=FLAGS.val_examples,
+    )
+    nsr.check_resume(FLAGS.output_dir, budget, **_kwargs())
+    return budget
+
+
+def _kwargs():
+    return dict(
+        models=tuple(FLAGS.models), seed=FLAGS.seed, overwrite=FLAGS.overwrite
     )
 
 
 def main(argv):
     del argv
-    budget = _budget()  # every flag checked before anything is written
+    budget = _common.validate(check_flags)
     _common.save_flags(FLAGS.output_dir, "nsr_fig1")
-    print(
-        nsr.run_fig1(
-            FLAGS.output_dir,
-            budget,
-            models=tuple(FLAGS.models),
-            seed=FLAGS.seed,
-        )
-    )
+    print(nsr.run_fig1(FLAGS.output_dir, budget, **_kwargs()))
 
 
 if __name__ == "__main__":

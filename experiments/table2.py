@@ -15,20 +15,30 @@ FLAGS = flags.FLAGS
 _common.define_timing_flags(default_epochs=40)
 
 
+def check_flags():
+    """Every flag, the data and the resume state; returns the arrays."""
+    _common.check_positive("epochs", "batch_size", "train_examples")
+    tables23.check_rows("table2", FLAGS.dataset, tuple(FLAGS.rows))
+    _common.check_data(FLAGS.dataset)
+    arrays = _common.load_arrays()
+    tables23.check_resume("table2", arrays, FLAGS.output_dir, **_kwargs())
+    return arrays
+
+
+def _kwargs():
+    return dict(
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        only=tuple(FLAGS.rows),
+        overwrite=FLAGS.overwrite,
+    )
+
+
 def main(argv):
     del argv
+    arrays = _common.validate(check_flags)
     _common.save_flags(FLAGS.output_dir, "table2")
-    arrays = _common.load_arrays()
-    print(
-        tables23.run_table(
-            "table2",
-            arrays,
-            FLAGS.output_dir,
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
-            only=tuple(FLAGS.rows),
-        )
-    )
+    print(tables23.run_table("table2", arrays, FLAGS.output_dir, **_kwargs()))
 
 
 if __name__ == "__main__":

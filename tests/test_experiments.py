@@ -372,3 +372,64 @@ def test_nsr_fig1_script_smoke(tmp_path):
     assert records["standard"]["test_examples"] == 50
     for name in payload["records"]:
         assert os.path.getsize(str(tmp_path / f"surface_{name}.png")) > 1000
+
+
+def _run_script(module, *args):
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def _snapshot(directory):
+    return {
+        os.path.join(root, name): open(os.path.join(root, name), "rb").read()
+        for root, _, names in os.walk(directory)
+        for name in names
+    }
+
+
+@pytest.mark.parametrize(
+    "module, args, match",
+    [
+        ("experiments.table1", ["--betas=inf,x"], "`--betas` must list betas"),
+        ("experiments.table1", ["--rows=mlp9:erm"], "`rows` must name rows"),
+        # The finished sweep below was made with the smoke preset.
+        ("experiments.table1", ["--preset=cpu"], f"Run {ERM}/beta_inf"),
+        ("experiments.table2", ["--rows=x:y"], "`rows` must name rows"),
+        ("experiments.nsr_fig1", ["--eps_x=0,a"], "`--eps_x` must be"),
+    ],
+)
+def test_bad_flags_leave_a_finished_directory_untouched(
+    tmp_path, module, args, match
+):
+    out = str(tmp_path)
+    smoke = sweep.get_preset("smoke")
+    shared = runner.sweep_settings(
+        "mnist", smoke, data_source="bundled:mnist", random_labels=False, seed=0
+    )
+    row = sweep.Row("mnist", "mlp1", "erm")
+    record = store.with_settings(
+        {"run_key": f"{ERM}/beta_inf", "row_key": ERM, "beta": "inf"},
+        runner.run_settings(row, float("inf"), smoke, shared),
+    )
+    store.write_json_atomic(store.record_path(out, f"{ERM}/beta_inf"), record)
+    for script in ("table1", "table2", "nsr_fig1"):
+        with open(os.path.join(out, f"flags_{script}.txt"), "w") as f:
+            f.write("--finished\n")
+    before = _snapshot(out)
+    extra = {
+        "experiments.table1": ["--dataset=mnist", "--preset=smoke"],
+        "experiments.table2": ["--dataset=mnist"],
+    }.get(module, [])
+    code, output = _run_script(module, *extra, *args, f"--output_dir={out}")
+    assert code != 0
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "FATAL" in line]
+    assert len(errors) == 1 and match in errors[0], output
+    assert _snapshot(out) == before

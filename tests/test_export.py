@@ -125,3 +125,20 @@ def test_joint_attack_on_the_saved_model_matches_the_keras_model(exported):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
     for b, v in zip(before, loaded.variables, strict=True):
         np.testing.assert_array_equal(b, v.numpy())
+
+
+def test_export_logs_no_info_lines_and_restores_verbosity(tmp_path, caplog):
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    try:
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        with caplog.at_level(logging.INFO):
+            export.export_attack_ready(model, str(tmp_path / "m"))
+        assert absl_logging.get_verbosity() == absl_logging.INFO
+    finally:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    info = [r.getMessage() for r in caplog.records if r.levelno < 30]
+    assert info == []

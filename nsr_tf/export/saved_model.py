@@ -17,9 +17,13 @@ The exported SavedModel
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging as absl_logging
 
 _SN_ONLY_KEYS = ("beta", "power_iterations", "method")
 
@@ -106,8 +110,27 @@ def export_attack_ready(model: keras.Model, directory: str) -> keras.Model:
         fn=serve,
         input_signature=[tf.TensorSpec(shape, tf.float32, name="images")],
     )
-    archive.write_out(directory, verbose=False)
+    with quiet_tf_logs():
+        archive.write_out(directory, verbose=False)
     return twin
+
+
+@contextlib.contextmanager
+def quiet_tf_logs():
+    """Lowers TensorFlow's and absl's log verbosity to WARNING meanwhile.
+
+    Saving a SavedModel logs INFO lines ("Writing fingerprint to ...",
+    renamed inputs, sharding durations) that would flood a sweep's log.
+    """
+    tf_logger = tf.get_logger()
+    tf_level, absl_level = tf_logger.level, absl_logging.get_verbosity()
+    tf_logger.setLevel(logging.WARNING)
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(tf_level)
+        absl_logging.set_verbosity(absl_level)
 
 
 class SavedModelClassifier:

@@ -1,25 +1,8 @@
-"""The NSR paper's Fig. 1: MNIST models and their joint-attack surfaces.
+"""The NSR paper's Fig. 1: train its MNIST models, attack them, report.
 
-The models and their settings (spec ``nsr_paper.md`` §2.5) are data here.
-What the paper leaves open is filled in as documented choices:
-
-* NSR eq. 23 penalties use ``RobustConfig``'s defaults: the paper's α, β,
-  ε_x, ε_w with ``penalty_scale`` 1/50 (the reading under which they train,
-  ``docs/nsr_training.md``). ``weight_perturb_printed`` is Weight Perturb
-  at the printed scale (``penalty_scale=1.0``), which collapses. With
-  ``select_scale`` the scale of each penalty model is chosen by the paper's
-  rule instead (:func:`select_scale`).
-* Every model gets the same budget: ``epochs`` for Standard, Weight
-  Perturb and JIWP, ``at_epochs`` for the AT family, all from scratch or,
-  with ``warm_start``, all from one Standard model trained ``epochs``
-  epochs (Standard itself then continues from it too).
-* AT, AT at ε = 0.03 (``at_003``, the control of AT+β-2's ε), AT+β-1 and
-  AT+β-2 have no published recipe: PGD-10 with step ε/4, Madry's random
-  start, true labels and inputs clipped to [0, 1].
-* The eps_w of ζ for AT+β is not given; we use 0.01, Weight Perturb's.
-* The joint attack (paper §4.2): 100 simultaneous sign steps, step sizes
-  0.01 (inputs) and 0.0005 (weights), no random start, one weight
-  perturbation per evaluation batch, inputs clipped to [0, 1] as in AT.
+The models, budget and settings are data in :mod:`nsr_tf.sweep.nsr_specs`
+(re-exported here); this module trains, selects penalty scales, evaluates
+and writes the records, the AUC table and the contour PNGs.
 """
 
 from __future__ import annotations
@@ -32,92 +15,19 @@ import numpy as np
 from absl import logging
 
 from nsr_tf.sweep import store
-
-PAPER_LABELS = {
-    "standard": "Standard",
-    "weight_perturb": "Weight Perturb",
-    "weight_perturb_printed": "Weight Perturb (printed scale)",
-    "at": "AT",
-    "at_003": "AT (ε=0.03)",
-    "at_beta_1": "AT+β-1",
-    "at_beta_2": "AT+β-2",
-    "jiwp": "JIWP",
-}
-_CLIP = dict(clip_min=0.0, clip_max=1.0)
-_AT = dict(steps=10, labels="true", rand_init=True, **_CLIP)
-CONFIGS = {
-    "standard": dict(mode="erm"),
-    "weight_perturb": dict(mode="weight_perturb"),  # Fig. 1b defaults
-    "weight_perturb_printed": dict(mode="weight_perturb", penalty_scale=1.0),
-    "at": dict(mode="at", eps=0.09, step_size=0.09 / 4, **_AT),
-    "at_003": dict(mode="at", eps=0.03, step_size=0.03 / 4, **_AT),
-    "at_beta_1": dict(
-        mode="at_beta",
-        tau_weight=0.0,
-        zeta_weight=0.0003,
-        eps=0.08,
-        eps_w=0.01,
-        step_size=0.08 / 4,
-        **_AT,
-    ),
-    "at_beta_2": dict(
-        mode="at_beta",
-        tau_weight=0.0,
-        zeta_weight=0.005,
-        eps=0.03,
-        eps_w=0.01,
-        step_size=0.03 / 4,
-        **_AT,
-    ),
-    "jiwp": dict(mode="jiwp"),  # Fig. 1f defaults
-}
-AT_FAMILY = ("at", "at_003", "at_beta_1", "at_beta_2")
-#: Models whose penalty scale ``select_scale`` chooses.
-SCALED = ("weight_perturb", "at_beta_1", "at_beta_2", "jiwp")
-#: The paper's AUC ordering ([P] §4.2), best first.
-PAPER_ORDER = ("at_beta_2", "at", "jiwp", "weight_perturb", "standard")
-DEFAULT_EPS_X = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
-DEFAULT_EPS_W = (0.0, 0.001, 0.002, 0.003, 0.004, 0.005)
-DEFAULT_SCALE_GRID = (1.0, 0.1, 0.05, 0.02, 0.01, 0.005)
-VALIDATION = "the last {n} training images, held out of the selection runs"
-
-
-@dataclasses.dataclass(frozen=True)
-class NSRBudget:
-    """Training and evaluation budget (paper: 300 epochs, batch 50).
-
-    ``epochs`` trains Standard, Weight Perturb and JIWP (and the warm-start
-    model), ``at_epochs`` the AT family (default: ``epochs``).
-    ``test_examples=None`` attacks all 10,000 test images. A non-empty
-    ``scale_grid`` turns on :func:`select_scale` with ``select_epochs``
-    epochs per trial and ``val_examples`` held-out validation images.
-    """
-
-    epochs: int = 300
-    at_epochs: int | None = None
-    batch_size: int = 50
-    learning_rate: float = 1e-4
-    train_examples: int | None = None
-    test_examples: int | None = None
-    attack_steps: int = 100
-    eps_x_grid: tuple[float, ...] = DEFAULT_EPS_X
-    eps_w_grid: tuple[float, ...] = DEFAULT_EPS_W
-    warm_start: bool = True
-    scale_grid: tuple[float, ...] = ()
-    select_epochs: int | None = None
-    val_examples: int = 5000
-
-    def epochs_of(self, name: str) -> int:
-        if name in AT_FAMILY and self.at_epochs is not None:
-            return self.at_epochs
-        return self.epochs
-
-
-def _config(name, penalty_scale=None):
-    config = dict(CONFIGS[name])
-    if penalty_scale is not None:
-        config["penalty_scale"] = float(penalty_scale)
-    return config
+from nsr_tf.sweep.nsr_specs import AT_FAMILY  # noqa: F401 (re-export)
+from nsr_tf.sweep.nsr_specs import CLIP
+from nsr_tf.sweep.nsr_specs import CONFIGS
+from nsr_tf.sweep.nsr_specs import DEFAULT_EPS_W  # noqa: F401 (re-export)
+from nsr_tf.sweep.nsr_specs import DEFAULT_EPS_X  # noqa: F401 (re-export)
+from nsr_tf.sweep.nsr_specs import DEFAULT_SCALE_GRID  # noqa: F401 (re-export)
+from nsr_tf.sweep.nsr_specs import PAPER_LABELS
+from nsr_tf.sweep.nsr_specs import PAPER_ORDER
+from nsr_tf.sweep.nsr_specs import SCALED
+from nsr_tf.sweep.nsr_specs import VALIDATION
+from nsr_tf.sweep.nsr_specs import NSRBudget
+from nsr_tf.sweep.nsr_specs import config_of
+from nsr_tf.sweep.nsr_specs import model_settings
 
 
 def _train(config, x, y, budget, epochs, seed, init_path, probe):
@@ -152,7 +62,7 @@ def _warm_start_path(arrays, budget, output_dir, seed):
     if not os.path.exists(path):
         x_tr, y_tr = arrays[:2]
         robust, _, _ = _train(
-            _config("standard"), x_tr, y_tr, budget, budget.epochs, seed,
+            config_of("standard"), x_tr, y_tr, budget, budget.epochs, seed,
             None, x_tr[:500],
         )  # fmt: skip
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -193,7 +103,7 @@ def select_scale(name, arrays, budget, output_dir, *, seed=0) -> dict:
         if os.path.exists(path):
             return store.read_json(path)["val_acc"]
         robust, _, reason = _train(
-            _config(model_name, scale), x_fit, y_fit, budget, epochs, seed,
+            config_of(model_name, scale), x_fit, y_fit, budget, epochs, seed,
             None, x_fit[:500],
         )  # fmt: skip
         val = _accuracy(robust, x_val, y_val)
@@ -216,20 +126,77 @@ def select_scale(name, arrays, budget, output_dir, *, seed=0) -> dict:
     }
 
 
+def check_resume(
+    output_dir: str,
+    budget: NSRBudget,
+    *,
+    models: tuple[str, ...] = tuple(CONFIGS),
+    seed: int = 0,
+    data_source: str | None = None,
+    overwrite: bool = False,
+) -> list[str]:
+    """The models to run, in table order; writes nothing, trains nothing.
+
+    Raises:
+        ValueError: for a name that is not one of :data:`CONFIGS`.
+        SettingsMismatchError: naming every model whose record has other
+            settings (unless ``overwrite``).
+    """
+    unknown = [m for m in models if m not in CONFIGS]
+    if unknown:
+        raise ValueError(
+            f"`models` must name models of {tuple(CONFIGS)}. "
+            f"Received: models={unknown}"
+        )
+    if data_source is None:
+        from nsr_tf import data as data_lib
+
+        data_source = data_lib.describe_source("mnist")
+    order = [m for m in CONFIGS if m in models]
+    store.check_resumable(
+        [
+            (
+                name,
+                os.path.join(output_dir, name, "record.json"),
+                model_settings(
+                    name, budget, seed=seed, data_source=data_source
+                ),
+            )
+            for name in order
+        ],
+        overwrite=overwrite,
+    )
+    return order
+
+
 def run_model(
-    name, arrays, budget: NSRBudget, output_dir, *, seed=0, init_path=None
+    name,
+    arrays,
+    budget: NSRBudget,
+    output_dir,
+    *,
+    seed=0,
+    init_path=None,
+    data_source="",
+    overwrite=False,
 ) -> dict:
-    """Trains one model, attacks it on the grid, records it (once)."""
+    """Trains one model, attacks it on the grid, records it (once).
+
+    A record of the same settings is reused; one of other settings is an
+    error unless ``overwrite`` (:func:`nsr_tf.sweep.store.reuse_record`).
+    """
     from nsr_tf import evaluation
 
     path = os.path.join(output_dir, name, "record.json")
-    if os.path.exists(path):
-        return store.read_json(path)
+    settings = model_settings(name, budget, seed=seed, data_source=data_source)
+    done = store.reuse_record(path, settings, name=name, overwrite=overwrite)
+    if done is not None:
+        return done
     x_tr, y_tr, x_te, y_te = arrays
     selection = None
     if budget.scale_grid and name in SCALED:
         selection = select_scale(name, arrays, budget, output_dir, seed=seed)
-    config = _config(name, selection and selection["chosen"])
+    config = config_of(name, selection and selection["chosen"])
     epochs = budget.epochs_of(name)
     robust, history, reason = _train(
         config, x_tr, y_tr, budget, epochs, seed, init_path, x_tr[:500]
@@ -245,7 +212,7 @@ def run_model(
         steps=budget.attack_steps,
         step_size_x=0.01,
         step_size_w=0.0005,
-        **_CLIP,
+        **CLIP,
     )
     evaluation.plot_surface(
         acc,
@@ -263,7 +230,7 @@ def run_model(
         "epochs": epochs,
         "scale_selection": selection,
         "budget": dataclasses.asdict(budget),
-        "attack_clip": [_CLIP["clip_min"], _CLIP["clip_max"]],
+        "attack_clip": [CLIP["clip_min"], CLIP["clip_max"]],
         "history": history,
         "collapse": reason,
         "accuracy": acc.tolist(),
@@ -272,6 +239,7 @@ def run_model(
         "weight_only_acc": float(acc[0, -1]),
         "test_examples": len(y_te),
     }
+    record = store.with_settings(record, settings)
     store.write_json_atomic(path, record)
     return record
 
@@ -316,10 +284,24 @@ def run_fig1(
     *,
     models: tuple[str, ...] = tuple(CONFIGS),
     seed: int = 0,
+    overwrite: bool = False,
 ) -> str:
-    """Every model in table order; writes the JSON, table and PNGs."""
+    """Every model in table order; writes the JSON, table and PNGs.
+
+    Records of other settings are reported before anything trains (an
+    error unless ``overwrite`` redoes them).
+    """
     from nsr_tf import data as data_lib
 
+    data_source = data_lib.describe_source("mnist")
+    order = check_resume(
+        output_dir,
+        budget,
+        models=models,
+        seed=seed,
+        data_source=data_source,
+        overwrite=overwrite,
+    )
     x_tr, y_tr = data_lib.load("mnist", "train")
     x_te, y_te = data_lib.load("mnist", "test")
     if budget.train_examples:
@@ -333,10 +315,17 @@ def run_fig1(
     if budget.warm_start:
         init_path = _warm_start_path(arrays, budget, output_dir, seed)
     records = {}
-    for name in [m for m in CONFIGS if m in models]:
+    for name in order:
         logging.info("NSR Fig. 1: %s", name)
         records[name] = run_model(
-            name, arrays, budget, output_dir, seed=seed, init_path=init_path
+            name,
+            arrays,
+            budget,
+            output_dir,
+            seed=seed,
+            init_path=init_path,
+            data_source=data_source,
+            overwrite=overwrite,
         )
     text = auc_table(records)
     store.write_text_atomic(os.path.join(output_dir, "nsr_fig1_auc.md"), text)

@@ -60,6 +60,23 @@ def shard(runs: list, shard_index: int, num_shards: int) -> list:
     return runs[shard_index::num_shards]
 
 
+def merged_records(
+    dataset: str, output_dir: str, *, input_dirs: tuple[str, ...] = ()
+) -> list[dict]:
+    """The records of one table, refusing records of different sweeps.
+
+    Raises:
+        SettingsMismatchError: when the records are not all of one sweep's
+            settings (``settings["sweep"]``), or two copies of one run
+            differ.
+    """
+    records = store.read_records(
+        (output_dir, *input_dirs), prefix=f"{dataset}/"
+    )
+    store.check_same_settings(records, part="sweep")
+    return records
+
+
 def write_table(
     dataset: str,
     output_dir: str,
@@ -71,10 +88,13 @@ def write_table(
 
     Records are read from ``output_dir`` and every directory of
     ``input_dirs`` (the output directories of shards run elsewhere).
+
+    Raises:
+        SettingsMismatchError: when the records are not all of one sweep's
+            settings (``settings["sweep"]``), or two copies of one run
+            differ.
     """
-    records = store.read_records(
-        (output_dir, *input_dirs), prefix=f"{dataset}/"
-    )
+    records = merged_records(dataset, output_dir, input_dirs=input_dirs)
     table = report.table_rows(dataset, records)
     base = os.path.join(output_dir, f"table1_{dataset}")
     store.write_text_atomic(
@@ -85,6 +105,60 @@ def write_table(
         base + ".json", {"dataset": dataset, "rows": table, "runs": records}
     )
     return table
+
+
+def check_resume(
+    dataset: str,
+    output_dir: str,
+    preset: Preset,
+    *,
+    data_dir: str | None = None,
+    source: str = "auto",
+    only: tuple[str, ...] = (),
+    shard_index: int = 0,
+    num_shards: int = 1,
+    seed: int = 0,
+    random_labels: bool = False,
+    overwrite: bool = False,
+    extra_settings: dict | None = None,
+):
+    """Checks a shard before it runs; writes nothing, trains nothing.
+
+    Returns:
+        ``(runs, shared, items)``: the shard's ``(row, beta)`` runs, the
+        sweep's settings and one ``(run_key, record_path, settings)`` per
+        run.
+
+    Raises:
+        ValueError: for bad rows or shard arguments, or when the data
+            source holds no official files.
+        SettingsMismatchError: naming every run of this shard whose record
+            has other settings (unless ``overwrite``).
+    """
+    from nsr_tf import data as data_lib
+    from nsr_tf.sweep import runner  # TensorFlow-heavy; imported on use
+
+    runs = shard(plan(dataset, preset, only=only), shard_index, num_shards)
+    shared = runner.sweep_settings(
+        dataset,
+        preset,
+        data_source=data_lib.describe_source(
+            dataset, data_dir=data_dir, source=source
+        ),
+        random_labels=random_labels,
+        seed=seed,
+        **(extra_settings or {}),
+    )
+    items = [
+        (
+            runner.run_key(r, b),
+            store.record_path(output_dir, runner.run_key(r, b)),
+            runner.run_settings(r, b, preset, shared),
+        )
+        for r, b in runs
+    ]
+    store.check_resumable(items, overwrite=overwrite)
+    return runs, shared, items
 
 
 def run_table1(
@@ -100,31 +174,53 @@ def run_table1(
     seed: int = 0,
     verbose: int = 2,
     random_labels: bool = False,
+    overwrite: bool = False,
+    extra_settings: dict | None = None,
 ) -> list[dict]:
     """Runs this shard's unfinished runs, then writes the table.
 
     ``random_labels=True`` trains on uniformly random labels (SN paper
     Fig. 3-4); use a separate ``output_dir`` for such sweeps.
 
-    Finished runs (with a record) are skipped, so an interrupted sweep
-    resumes where it stopped. Returns the table rows.
+    Finished runs (with a record of the same settings) are skipped, so an
+    interrupted sweep resumes where it stopped. Before anything trains,
+    every record of this shard made with other settings is reported in one
+    ``SettingsMismatchError`` (:func:`check_resume`); ``overwrite=True``
+    redoes those runs instead. A corrupt record is set aside and its run
+    redone. ``extra_settings`` (e.g. a speed option) are recorded with the
+    sweep's settings. Returns the table rows.
     """
     from nsr_tf.sweep import runner  # TensorFlow-heavy; imported on use
 
-    runs = shard(plan(dataset, preset, only=only), shard_index, num_shards)
+    runs, shared, items = check_resume(
+        dataset,
+        output_dir,
+        preset,
+        data_dir=data_dir,
+        source=source,
+        only=only,
+        shard_index=shard_index,
+        num_shards=num_shards,
+        seed=seed,
+        random_labels=random_labels,
+        overwrite=overwrite,
+        extra_settings=extra_settings,
+    )
     os.makedirs(output_dir, exist_ok=True)
     store.write_json_atomic(
         os.path.join(output_dir, f"sweep_{dataset}_shard{shard_index}.json"),
         {
             "preset": preset.__dict__,
             "random_labels": random_labels,
+            "settings": shared,
+            "fingerprint": store.fingerprint(shared),
             "runs": [runner.run_key(r, b) for r, b in runs],
         },
     )
     todo = [
-        (r, b)
-        for r, b in runs
-        if not store.is_done(output_dir, runner.run_key(r, b))
+        run
+        for run, (_, path, settings) in zip(runs, items, strict=True)
+        if store.record_status(path, settings)[0] != store.DONE
     ]
     logging.info(
         "%s: %d runs in this shard, %d already done",
@@ -152,6 +248,8 @@ def run_table1(
                 output_dir,
                 seed=seed,
                 verbose=verbose,
+                overwrite=overwrite,
+                extra_settings=extra_settings,
             )
             logging.info("  -> %s", json.dumps(record["metrics"]))
     return write_table(dataset, output_dir)

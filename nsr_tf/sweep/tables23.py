@@ -34,6 +34,86 @@ def _beta_of(paper_row: dict, dataset: str) -> float:
     raise KeyError(paper_row)
 
 
+def row_settings(
+    table: str, row, beta: float, arrays, *, epochs, batch_size, eval_examples
+) -> dict:
+    """Everything that affects one Table 2/3 row's result (its record's)."""
+    import nsr_tf
+
+    return {
+        "table": table,
+        "dataset": arrays.dataset,
+        "data_source": getattr(arrays, "data_source", ""),
+        "row": row.key,
+        "beta": beta,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "train_examples": len(arrays.x_train),
+        "eval_examples": eval_examples if table == "table3" else None,
+        "seed": 0,
+        "nsr_tf_version": nsr_tf.__version__,
+    }
+
+
+def check_rows(table: str, dataset: str, only: tuple[str, ...]) -> None:
+    """Every name of ``only`` is a row of ``table`` for ``dataset``."""
+    known = sorted(
+        f"{r['arch']}:{r['training']}" for r in _paper_rows(table, dataset, ())
+    )
+    unknown = [name for name in only if name not in known]
+    if unknown or not known:
+        raise ValueError(
+            f"`rows` must name rows of the {table} {dataset} table "
+            f"({known}). Received: rows={unknown or list(only)}"
+        )
+
+
+def check_resume(
+    table: str,
+    arrays,
+    output_dir: str,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    only: tuple[str, ...] = (),
+    eval_examples: int | None = None,
+    overwrite: bool = False,
+) -> list[tuple]:
+    """The rows to run with their settings; writes nothing.
+
+    Returns:
+        ``(paper_row, row, beta, settings, record_path)`` per row.
+
+    Raises:
+        ValueError: for rows not in the table.
+        SettingsMismatchError: naming every row whose record has other
+            settings (unless ``overwrite``).
+    """
+    check_rows(table, arrays.dataset, only)
+    rows = []
+    for paper_row in _paper_rows(table, arrays.dataset, only):
+        row = rows_lib.Row(
+            arrays.dataset, paper_row["arch"], paper_row["training"]
+        )
+        beta = _beta_of(paper_row, arrays.dataset)
+        settings = row_settings(
+            table,
+            row,
+            beta,
+            arrays,
+            epochs=epochs,
+            batch_size=batch_size,
+            eval_examples=eval_examples,
+        )
+        path = os.path.join(output_dir, table, f"{row.key}.json")
+        rows.append((paper_row, row, beta, settings, path))
+    store.check_resumable(
+        [(f"{table} {r.key}", path, st) for _, r, _, st, path in rows],
+        overwrite=overwrite,
+    )
+    return rows
+
+
 def run_table(
     table: str,
     arrays,
@@ -43,21 +123,36 @@ def run_table(
     batch_size: int = 128,
     only: tuple[str, ...] = (),
     eval_examples: int | None = None,
+    overwrite: bool = False,
 ) -> str:
     """Runs the unfinished rows of ``table2`` or ``table3``; returns Markdown.
 
     Each finished row is recorded atomically in
-    ``OUT/<table>/<dataset>/<arch>/<training>.json`` and skipped on rerun.
-    Where the paper's Table 1 selected beta = inf, SN is timed at beta = 1.6
-    (any finite beta costs the same; power iteration runs at every beta).
+    ``OUT/<table>/<dataset>/<arch>/<training>.json`` with its ``settings``
+    and their ``fingerprint``, and reused on rerun only when they match: a
+    record of other settings is an error naming the row and the differing
+    settings, unless ``overwrite`` redoes it; a corrupt record is set aside
+    and redone (:func:`nsr_tf.sweep.store.reuse_record`). Where the paper's
+    Table 1 selected beta = inf, SN is timed at beta = 1.6 (any finite beta
+    costs the same; power iteration runs at every beta).
     """
+    rows = check_resume(
+        table,
+        arrays,
+        output_dir,
+        epochs=epochs,
+        batch_size=batch_size,
+        only=only,
+        eval_examples=eval_examples,
+        overwrite=overwrite,
+    )
     dataset = arrays.dataset
     lines = []
-    for paper_row in _paper_rows(table, dataset, only):
-        row = rows_lib.Row(dataset, paper_row["arch"], paper_row["training"])
-        path = os.path.join(output_dir, table, f"{row.key}.json")
-        if not os.path.exists(path):
-            beta = _beta_of(paper_row, dataset)
+    for paper_row, row, beta, settings, path in rows:
+        result = store.reuse_record(
+            path, settings, name=f"{table} {row.key}", overwrite=overwrite
+        )
+        if result is None:
             logging.info("%s %s beta=%s", table, row.key, beta)
             if table == "table2":
                 result = timing.table2_row(
@@ -84,8 +179,9 @@ def run_table(
                 train_examples=len(arrays.x_train),
                 paper_ratio=paper_row["ratio"],
             )
+            result = store.with_settings(result, settings)
             store.write_json_atomic(path, result)
-        lines.append(_markdown_line(table, row, store.read_json(path)))
+        lines.append(_markdown_line(table, row, result))
     header = {
         "table2": "| Architecture | Training | no SN (s) | SN (s) | ratio | "
         "paper ratio |\n|---|---|---|---|---|---|",
