@@ -39,6 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from layers import SNConv2D  # noqa: E402
 from layers import SNDense  # noqa: E402
+from layers import effective_kernel  # noqa: E402
+from layers import is_spectral  # noqa: E402
 from layers.override import kernel_override  # noqa: E402
 
 BATCH = 128
@@ -109,9 +111,9 @@ def build_model(arch, variant):
 def _frozen_sn_kernels(model):
     """Effective kernels of the finite-beta SN layers, computed once."""
     return {
-        layer: layer.normalized_kernel()
+        layer: effective_kernel(layer)
         for layer in model.layers
-        if isinstance(layer, (SNDense, SNConv2D)) and np.isfinite(layer.beta)
+        if is_spectral(layer) and np.isfinite(layer.beta)
     }
 
 

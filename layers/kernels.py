@@ -1,4 +1,4 @@
-"""The effective kernel of a layer, and whether a layer is spectrally normalized.
+"""The effective kernel of a layer, and whether it is spectrally normalized.
 
 The one definition every part of the library uses (weight perturbations,
 margin bounds, capacity norms, export, robust training): no other module
@@ -73,4 +73,3 @@ def effective_kernel(layer: Any) -> Any:
             f"Received: layer={layer.name!r} ({type(layer).__name__})"
         )
     return kernel
-

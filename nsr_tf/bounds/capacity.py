@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from layers import override
+from layers import effective_kernel
 from layers import spectral
 
 DEFAULT_ITERATIONS = 200
@@ -269,15 +269,6 @@ def _weight_layers(model):
     return found
 
 
-def _effective_kernel(layer):
-    if hasattr(layer, "normalized_kernel"):
-        substituted = override.get_kernel_override(layer)
-        if substituted is not None:
-            return tf.convert_to_tensor(substituted)
-        return layer.normalized_kernel()
-    return tf.convert_to_tensor(layer.kernel)
-
-
 def _conv_input_shape(layer):
     shape = getattr(layer, "_input_hwc", None)
     if shape is None:
@@ -320,7 +311,8 @@ def layer_norms(model, *, iterations: int = DEFAULT_ITERATIONS):
     """
     sig, frob = [], []
     for layer in _weight_layers(model):
-        kernel = _effective_kernel(layer).numpy().astype(np.float64)
+        kernel = keras.ops.convert_to_numpy(effective_kernel(layer))
+        kernel = kernel.astype(np.float64)
         if isinstance(layer, keras.layers.Conv2D):
             sigma = spectral.conv_operator_norm(
                 kernel,

@@ -274,19 +274,9 @@ def _bias_radius(layer, eb):
 
 
 def _width_terms(layer, width, kernel, ew):
-    """``width`` through ``(K + eps)^+`` and ``(eps - K)^+``.
-
-    Under XLA, for a dense layer both products come from ONE matmul with the
-    two kernels side by side (per-step weight work, half the per-example
-    dots).
-    """
-    if layer.kind != "dense" or not aff.compiling_with_xla():
-        # Graph mode: two matmuls beat one wider matmul plus concat/split.
-        plus, minus = _relu(kernel + ew), _relu(ew - kernel)
-        return aff.linear(layer, width, plus), aff.linear(layer, width, minus)
-    # relu([K, -K] + eps) = [(K + eps)^+, (eps - K)^+], one matmul (XLA).
-    both = _relu(_add(tf.concat([kernel, -kernel], axis=1), ew))
-    return tf.split(aff.linear(layer, width, both), 2, axis=1)
+    """``width`` through ``(K + eps)^+`` and ``(eps - K)^+``."""
+    plus, minus = _relu(kernel + ew), _relu(ew - kernel)
+    return aff.linear(layer, width, plus), aff.linear(layer, width, minus)
 
 
 def _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant, h_last=None):

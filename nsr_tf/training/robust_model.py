@@ -17,6 +17,8 @@ with ``training=False`` and only read ``u``.
 import keras
 import tensorflow as tf
 
+from layers import effective_kernel
+from layers import is_spectral
 from layers.override import kernel_override
 from nsr_tf.training._step_utils import _batch_mean
 from nsr_tf.training._step_utils import _int_labels
@@ -142,7 +144,7 @@ class RobustModel(keras.Model):
 
         Inside the attack every forward is ``training=False``, which reads
         ``u`` and the kernel without changing them, so each attack step
-        would recompute the same ``normalized_kernel()``; substituting it
+        would recompute the same effective kernel; substituting it
         once per training step gives the same values at a fraction of the
         cost. Only inside a traced step: an eagerly compiled attack would
         keep the first kernels it saw.
@@ -150,7 +152,7 @@ class RobustModel(keras.Model):
         if not tf.inside_function():
             return {}
         return {
-            layer: tf.stop_gradient(layer.normalized_kernel())
+            layer: tf.stop_gradient(effective_kernel(layer))
             for layer in self._sn_layers
         }
 
@@ -206,7 +208,7 @@ class RobustModel(keras.Model):
 
         The deltas are added to the *effective* kernels (as ``joint_pgd``
         perturbs them), and gradients flow to the clean weights through
-        ``normalized_kernel()``, so ``d loss(W + delta) / dW`` is applied to
+        ``layers.effective_kernel``, so ``d loss(W + delta) / dW`` is applied to
         the clean weights. SN layers do not update ``u`` inside this call.
         """
         from nsr_tf import perturb
@@ -215,7 +217,7 @@ class RobustModel(keras.Model):
         values = []
         for target, delta in zip(targets, deltas, strict=True):
             if target.layer is not None:
-                base = target.layer.normalized_kernel()
+                base = effective_kernel(target.layer)
             else:
                 base = target.variable.value
             values.append(base + tf.cast(delta, base.dtype))
@@ -228,8 +230,7 @@ class RobustModel(keras.Model):
         return [
             layer
             for layer in self._flatten_layers(include_self=False)
-            if callable(getattr(layer, "normalized_kernel", None))
-            and hasattr(layer, "beta")
+            if is_spectral(layer)
         ]
 
     def _penalty_terms(self, x, labels):
