@@ -2,9 +2,9 @@
 
 A *weight target* is one tensor the forward pass uses:
 
-* for our spectrally-normalized layers (anything exposing
-  ``normalized_kernel()``, i.e. ``layers.SNDense``/``layers.SNConv2D``) the
-  target is the **effective** kernel ``W / max(1, sigma / beta)``, and a
+* for our spectrally-normalized layers (``layers.is_spectral``, i.e.
+  ``layers.SNDense``/``layers.SNConv2D``) the target is the **effective**
+  kernel ``W / max(1, sigma / beta)`` (``layers.effective_kernel``), and a
   perturbed value reaches the layer through ``layers.override.kernel_override``
   (which also stops the power-iteration update);
 * for any other Keras variable (plain ``Dense``/``Conv2D`` kernels, biases)
@@ -30,6 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from layers import effective_kernel
+from layers import is_spectral
 from layers.override import kernel_override
 
 
@@ -54,11 +56,6 @@ class WeightTarget:
     @property
     def shape(self) -> tuple:
         return tuple(self.variable.shape)
-
-
-def is_sn_layer(layer: Any) -> bool:
-    """True for layers that expose ``normalized_kernel()`` (our SN layers)."""
-    return callable(getattr(layer, "normalized_kernel", None))
 
 
 def is_saved_model(model: Any) -> bool:
@@ -88,7 +85,7 @@ def _default_targets_keras(model, include_bias: bool) -> list[WeightTarget]:
             if not isinstance(var, keras.Variable) or id(var) in seen:
                 continue
             seen.add(id(var))
-            sn = layer if attr == "kernel" and is_sn_layer(layer) else None
+            sn = layer if attr == "kernel" and is_spectral(layer) else None
             targets.append(WeightTarget(var, sn))
     return targets
 
@@ -97,7 +94,7 @@ def _sn_owner_map(model) -> dict[int, Any]:
     return {
         id(layer.kernel): layer
         for layer in _all_layers(model)
-        if is_sn_layer(layer) and getattr(layer, "kernel", None) is not None
+        if is_spectral(layer) and getattr(layer, "kernel", None) is not None
     }
 
 
@@ -164,15 +161,15 @@ def base_values(
 ) -> list[tf.Tensor]:
     """The clean values of the targets (effective kernels for SN layers).
 
-    Reading an SN layer's ``normalized_kernel()`` does not update its
-    power-iteration state.
+    Reading an SN layer's effective kernel (``layers.effective_kernel``)
+    does not update its power-iteration state.
 
     Args:
         targets: from ``weight_targets``.
         stop_gradient: when True (the default, used by the attacks, whose
             boxes are centred on these values) the results carry no
             gradient to the model's variables; when False they are
-            differentiable in them (through ``normalized_kernel()`` for SN
+            differentiable in them (through ``layers.effective_kernel`` for SN
             layers).
 
     Returns:
@@ -181,7 +178,7 @@ def base_values(
     out = []
     for t in targets:
         if t.layer is not None:
-            value = t.layer.normalized_kernel()
+            value = effective_kernel(t.layer)
         elif isinstance(t.variable, keras.Variable):
             value = t.variable.value
         else:
@@ -299,7 +296,6 @@ __all__ = [
     "base_values",
     "call_with_weights",
     "is_saved_model",
-    "is_sn_layer",
     "perturbed_call",
     "perturbed_variables",
     "weight_targets",

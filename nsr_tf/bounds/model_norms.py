@@ -12,9 +12,8 @@ Reference:
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from layers import override
+from layers import effective_kernel
 from layers import spectral
 
 DEFAULT_ITERATIONS = 200
@@ -43,15 +42,6 @@ def weight_layers(model) -> list:
     if not found:
         raise ValueError("`model` has no Dense or Conv2D layer.")
     return found
-
-
-def _effective_kernel(layer):
-    if hasattr(layer, "normalized_kernel"):
-        substituted = override.get_kernel_override(layer)
-        if substituted is not None:
-            return tf.convert_to_tensor(substituted)
-        return layer.normalized_kernel()
-    return tf.convert_to_tensor(layer.kernel)
 
 
 def conv_input_shape(layer) -> tuple:
@@ -101,7 +91,7 @@ def layer_norms(model, *, iterations: int = DEFAULT_ITERATIONS):
     """
     sig, frob = [], []
     for layer in weight_layers(model):
-        kernel = _effective_kernel(layer).numpy().astype(np.float64)
+        kernel = effective_kernel(layer).numpy().astype(np.float64)
         if isinstance(layer, keras.layers.Conv2D):
             sigma = spectral.conv_operator_norm(
                 kernel,

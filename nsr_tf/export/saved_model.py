@@ -25,12 +25,15 @@ import numpy as np
 import tensorflow as tf
 from absl import logging as absl_logging
 
+from layers import effective_kernel
+from layers import is_spectral
+
 _SN_ONLY_KEYS = ("beta", "power_iterations", "method")
 
 
 def _plain_layer(layer):
     """The plain Keras parent of an SN layer, with the same configuration."""
-    if not hasattr(layer, "normalized_kernel"):
+    if not is_spectral(layer):
         return layer.__class__.from_config(layer.get_config())
     config = {
         k: v for k, v in layer.get_config().items() if k not in _SN_ONLY_KEYS
@@ -45,9 +48,9 @@ def _plain_layer(layer):
 
 
 def _frozen_weights(layer) -> list[np.ndarray]:
-    if not hasattr(layer, "normalized_kernel"):
+    if not is_spectral(layer):
         return layer.get_weights()
-    weights = [keras.ops.convert_to_numpy(layer.normalized_kernel())]
+    weights = [keras.ops.convert_to_numpy(effective_kernel(layer))]
     if getattr(layer, "use_bias", False):
         weights.append(keras.ops.convert_to_numpy(layer.bias))
     return weights

@@ -3,6 +3,8 @@
 
 import tensorflow as tf
 
+from layers import effective_kernel
+
 
 def _fgm(fn, cfg, x, common):
     from nsr_tf import attacks
@@ -75,7 +77,7 @@ def perturbed_forward(model, x, deltas, training):
 
     The deltas are added to the *effective* kernels (as ``joint_pgd``
     perturbs them), and gradients flow to the clean weights through
-    ``normalized_kernel()``, so ``d loss(W + delta) / dW`` is applied to
+    ``layers.effective_kernel``, so ``d loss(W + delta) / dW`` is applied to
     the clean weights. SN layers do not update ``u`` inside this call.
     """
     from nsr_tf import perturb
@@ -84,7 +86,7 @@ def perturbed_forward(model, x, deltas, training):
     values = []
     for target, delta in zip(targets, deltas, strict=True):
         if target.layer is not None:
-            base = target.layer.normalized_kernel()
+            base = effective_kernel(target.layer)
         else:
             base = target.variable.value
         values.append(base + tf.cast(delta, base.dtype))

@@ -17,6 +17,8 @@ with ``training=False`` and only read ``u``.
 import keras
 import tensorflow as tf
 
+from layers import effective_kernel
+from layers import is_spectral
 from layers.override import kernel_override
 from nsr_tf.training import _step_attacks
 from nsr_tf.training._step_utils import _batch_mean
@@ -147,7 +149,7 @@ class RobustModel(keras.Model):
 
         Inside the attack every forward is ``training=False``, which reads
         ``u`` and the kernel without changing them, so each attack step
-        would recompute the same ``normalized_kernel()``; substituting it
+        would recompute the same effective kernel; substituting it
         once per training step gives the same values at a fraction of the
         cost. Only inside a traced step: an eagerly compiled attack would
         keep the first kernels it saw.
@@ -155,7 +157,7 @@ class RobustModel(keras.Model):
         if not tf.inside_function():
             return {}
         return {
-            layer: tf.stop_gradient(layer.normalized_kernel())
+            layer: tf.stop_gradient(effective_kernel(layer))
             for layer in self._sn_layers
         }
 
@@ -178,8 +180,7 @@ class RobustModel(keras.Model):
         return [
             layer
             for layer in self._flatten_layers(include_self=False)
-            if callable(getattr(layer, "normalized_kernel", None))
-            and hasattr(layer, "beta")
+            if is_spectral(layer)
         ]
 
     def _penalty_terms(self, x, labels):

@@ -87,19 +87,9 @@ def error_bound(problem, e1, uppers):
 
 
 def _width_terms(layer, width, kernel, ew):
-    """``width`` through ``(K + eps)^+`` and ``(eps - K)^+``.
-
-    Under XLA, for a dense layer both products come from ONE matmul with the
-    two kernels side by side (per-step weight work, half the per-example
-    dots).
-    """
-    if layer.kind != "dense" or not aff.compiling_with_xla():
-        # Graph mode: two matmuls beat one wider matmul plus concat/split.
-        plus, minus = terms.relu(kernel + ew), terms.relu(ew - kernel)
-        return aff.linear(layer, width, plus), aff.linear(layer, width, minus)
-    # relu([K, -K] + eps) = [(K + eps)^+, (eps - K)^+], one matmul (XLA).
-    both = terms.relu(terms.add(tf.concat([kernel, -kernel], axis=1), ew))
-    return tf.split(aff.linear(layer, width, both), 2, axis=1)
+    """``width`` through ``(K + eps)^+`` and ``(eps - K)^+``."""
+    plus, minus = terms.relu(kernel + ew), terms.relu(ew - kernel)
+    return aff.linear(layer, width, plus), aff.linear(layer, width, minus)
 
 
 def interval_boxes(problem, shift) -> list:
