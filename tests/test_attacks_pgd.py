@@ -162,10 +162,11 @@ def test_traceable_inside_outer_function_and_no_retrace(rng):
 
     eager = pgd(model, x, 0.2, norm=2, steps=4, step_size=0.1)
     np.testing.assert_allclose(outer(x).numpy(), eager.numpy(), atol=1e-5)
-    from nsr_tf.attacks import _common
+    from nsr_tf.attacks import _compile
+    from nsr_tf.attacks import _steps
 
-    fn = _common.compiled(model, ("pgd", 2.0, _common.softmax_cross_entropy,
-                                  False), None)  # fmt: skip
+    fn = _compile.compiled(model, ("pgd", 2.0, _steps.softmax_cross_entropy,
+                                   False), None)  # fmt: skip
     pgd(model, x, 0.3, norm=2, steps=5, step_size=0.05)
     assert fn.experimental_get_tracing_count() == 1
 
