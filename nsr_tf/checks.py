@@ -14,6 +14,7 @@ import math
 import numbers
 from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -25,8 +26,17 @@ def is_number(value: Any) -> bool:
     )
 
 
+def _is_tensor_like(value: Any) -> bool:
+    return tf.is_tensor(value) or isinstance(
+        value, (tf.Variable, keras.Variable)
+    )
+
+
 def _is_symbolic(value: Any) -> bool:
-    return tf.is_tensor(value) and not hasattr(value, "numpy")
+    """A tensor or variable whose value cannot be read here (in a graph)."""
+    if not _is_tensor_like(value):
+        return False
+    return tf.inside_function() or not hasattr(value, "numpy")
 
 
 def _number(name, value, minimum, strict, finite, allow_none):
@@ -37,7 +47,7 @@ def _number(name, value, minimum, strict, finite, allow_none):
         return value
     if is_number(value):
         arr, shown = np.float64(value), value
-    elif tf.is_tensor(value) or isinstance(value, (np.ndarray, list, tuple)):
+    elif _is_tensor_like(value) or isinstance(value, (np.ndarray, list, tuple)):
         arr = np.asarray(value)
         shown = arr if arr.dtype.kind in "iuf" else value
     else:
@@ -126,8 +136,8 @@ def parse_norm(norm: Any, name: str = "norm") -> float:
         value = None
     if value is None:
         raise ValueError(
-            f"`{name}` must be one of 2, np.inf, 'inf'. Received: "
-            f"{name}={norm!r}"
+            f"`{name}` must be 2 or inf ('l2', 'linf', 'np.inf' also "
+            f"accepted). Received: {name}={norm!r}"
         )
     return value
 

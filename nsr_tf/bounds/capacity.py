@@ -23,7 +23,6 @@ Reference:
 """
 
 import math
-import numbers
 
 import keras
 import numpy as np
@@ -31,6 +30,7 @@ import tensorflow as tf
 
 from layers import override
 from layers import spectral
+from nsr_tf import checks
 
 DEFAULT_ITERATIONS = 200
 
@@ -57,12 +57,8 @@ def _norms(spectral_norms, frobenius_norms):
 
 
 def _positive(value, name, allow_zero=False):
-    ok = isinstance(value, numbers.Real) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        op = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be {op}. Received: {name}={value!r}")
-    return float(value)
+    check = checks.check_nonnegative if allow_zero else checks.check_positive
+    return float(check(name, value))
 
 
 def lipschitz_gradient_bound(spectral_norms) -> float:
@@ -161,14 +157,7 @@ def phi_pgm(
     s, f = _norms(spectral_norms, frobenius_norms)
     kappa = _positive(kappa, "kappa")
     alpha = _positive(step_size, "step_size")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
-        raise ValueError(
-            f"`steps` must be an int >= 1. Received: steps={steps}"
-        )
-    if steps < 1:
-        raise ValueError(
-            f"`steps` must be an int >= 1. Received: steps={steps}"
-        )
+    steps = int(checks.check_integer("steps", steps))
     lip = lipschitz_gradient_bound(s)
     q = 2 * alpha / kappa * lip
     if abs(q - 1.0) < 1e-12:
@@ -443,14 +432,7 @@ def margins(logits, y) -> tf.Tensor:
             "`logits` must have shape (B, K) with K >= 2. "
             f"Received: logits.shape={tuple(logits.shape)}"
         )
-    y = tf.convert_to_tensor(y)
-    if y.shape.rank == 2:
-        y = tf.argmax(y, axis=-1)
-    if y.shape.rank != 1:
-        raise ValueError(
-            "`y` must be labels (B,) or one-hot (B, K). "
-            f"Received: y.shape={tuple(y.shape)}"
-        )
+    y = checks.class_indices(y, k)
     onehot = tf.cast(tf.one_hot(tf.cast(y, tf.int32), k), tf.bool)
     true = tf.reduce_sum(tf.where(onehot, logits, tf.zeros_like(logits)), 1)
     other = tf.reduce_max(

@@ -45,6 +45,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from nsr_tf import checks
 from nsr_tf.bounds import affine as aff
 
 VARIANTS = ("paper", "lemma", "sound", "interval", "interval_exact")
@@ -80,20 +81,11 @@ def _eps_list(eps, n, name):
                 f"`{name}` must hold one value per layer ({n}). "
                 f"Received: {name}={eps!r}"
             )
-    for v in values:
-        if isinstance(v, numbers.Real) and not 0 <= float(v) < float("inf"):
-            raise ValueError(
-                f"`{name}` must be >= 0 and finite. Received: {name}={eps!r}"
-            )
-    return [float(v) if isinstance(v, numbers.Real) else v for v in values]
+    return [checks.check_nonnegative(name, v) for v in values]
 
 
 def _check_eps_x(eps_x):
-    if isinstance(eps_x, numbers.Real) and not 0 <= float(eps_x) < float("inf"):
-        raise ValueError(
-            f"`eps_x` must be >= 0 and finite. Received: eps_x={eps_x!r}"
-        )
-    return float(eps_x) if isinstance(eps_x, numbers.Real) else eps_x
+    return checks.check_nonnegative("eps_x", eps_x)
 
 
 def _dtype_of(kernel):
@@ -456,15 +448,7 @@ def pairwise_tau_zeta(
 
 
 def _labels(y, k):
-    y = tf.convert_to_tensor(y)
-    if y.shape.rank == 2:
-        y = tf.argmax(y, axis=-1)
-    if y.shape.rank != 1:
-        raise ValueError(
-            "`y` must be integer labels (B,) or one-hot (B, K). "
-            f"Received: y.shape={tuple(y.shape)}"
-        )
-    return tf.cast(y, tf.int32)
+    return tf.cast(checks.class_indices(y, k), tf.int32)
 
 
 def _penalty(layers, x, y, z1, eps_x, eps_w, eps_b, variant, h_last=None):

@@ -27,6 +27,7 @@ import dataclasses
 import math
 from typing import Any
 
+from nsr_tf import checks
 from nsr_tf.bounds import margin
 
 #: Every training mode.
@@ -51,35 +52,6 @@ LABELS = ("predicted", "true")
 PENALTY_INPUTS = ("clean", "adversarial")
 
 _DEFAULT_STEPS = {"pgm": 15, "wrm": 15, "at": 10, "at_beta": 10, "joint_at": 5}
-
-
-def _norm(value):
-    if isinstance(value, str):
-        value = value.strip().lower()
-        value = {"2": 2.0, "l2": 2.0, "inf": math.inf, "linf": math.inf}.get(
-            value, value
-        )
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = None
-    if value not in (2.0, math.inf):
-        return None
-    return value
-
-
-def _check_nonneg(name, value, *, allow_none=False):
-    if value is None and allow_none:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if math.isnan(number) or number < 0 or math.isinf(number):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        )
-    return number
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,11 +130,9 @@ class RobustConfig:
         default_norm = (
             math.inf if mode in ("at", "at_beta", "joint_at") else 2.0
         )
-        norm = default_norm if self.norm is None else _norm(self.norm)
-        if norm is None:
-            raise ValueError(
-                f"`norm` must be 2 or inf. Received: norm={self.norm!r}"
-            )
+        norm = (
+            default_norm if self.norm is None else checks.parse_norm(self.norm)
+        )
         if mode == "joint_at" and norm != math.inf:
             raise ValueError(
                 "`norm` must be inf for mode='joint_at' (the joint attack "
@@ -171,9 +141,10 @@ class RobustConfig:
         put("norm", norm)
         # radii and coefficients
         for name in ("eps", "step_size", "step_size_w", "eps_x", "gamma"):
-            put(name, _check_nonneg(name, getattr(self, name), allow_none=True))
+            value = getattr(self, name)
+            put(name, checks.check_nonnegative(name, value, allow_none=True))
         for name in ("alpha", "beta", "eps_w"):
-            put(name, _check_nonneg(name, getattr(self, name)))
+            put(name, checks.check_nonnegative(name, getattr(self, name)))
         if self.eps is None and mode in ("fgm", "pgm", "at", "at_beta"):
             raise ValueError(
                 f"`eps` must be set for mode={mode!r}. Received: eps=None"
