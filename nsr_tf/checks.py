@@ -207,9 +207,9 @@ def class_indices(
         high = np.inf if num_classes is None else num_classes
         bad = (arr < 0) | (arr >= high)
         if np.any(bad):
-            rng = f"[0, {num_classes})" if num_classes else ">= 0"
+            rng = f"in [0, {num_classes})" if num_classes else ">= 0"
             raise ValueError(
-                f"`{name}` must hold class indices in {rng}. Received: "
+                f"`{name}` must hold class indices {rng}. Received: "
                 f"{name}{_first_bad(arr, bad)}"
             )
     return tf.cast(y, tf.int64)
