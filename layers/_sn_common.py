@@ -6,6 +6,7 @@ and provide ``_power_iteration(kernel, u, iterations)``, ``_u_shape`` and
 """
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -18,13 +19,11 @@ _U_INIT_STDDEV = 1.0  # TruncatedNormal(stddev=1), ``sn.py``.
 
 def check_beta(beta):
     """Validates ``beta`` (> 0, may be ``inf``) and returns it as a float."""
-    try:
-        value = float(beta)
-    except (TypeError, ValueError):
-        value = float("nan")
+    number = isinstance(beta, (numbers.Real, np.number))
+    value = float(beta) if number else float("nan")
     if isinstance(beta, bool) or math.isnan(value) or value <= 0:
         raise ValueError(
-            f"`beta` must be a float > 0 (inf allowed). Received: beta={beta}"
+            f"`beta` must be a float > 0 (inf allowed). Received: beta={beta!r}"
         )
     return value
 

@@ -33,6 +33,8 @@ import tensorflow as tf
 from layers import effective_kernel
 from layers import is_spectral
 from layers.override import kernel_override
+from nsr_tf import model_adapter
+from nsr_tf.model_adapter import is_saved_model
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -56,15 +58,6 @@ class WeightTarget:
     @property
     def shape(self) -> tuple:
         return tuple(self.variable.shape)
-
-
-def is_saved_model(model: Any) -> bool:
-    """True for objects from ``tf.saved_model.load`` (not Keras layers)."""
-    return (
-        not isinstance(model, keras.layers.Layer)
-        and hasattr(model, "variables")
-        and callable(getattr(model, "serve", None))
-    )
 
 
 def _all_layers(model: keras.layers.Layer) -> list:
@@ -120,12 +113,8 @@ def weight_targets(
         ValueError: if a variable in ``weights`` does not belong to ``model``
             or nothing is left to perturb.
     """
-    saved = is_saved_model(model)
-    if not saved and not isinstance(model, keras.layers.Layer):
-        raise ValueError(
-            "`model` must be a Keras model or a loaded SavedModel. "
-            f"Received: model={model!r}"
-        )
+    kinds = (model_adapter.KERAS, model_adapter.SAVED_MODEL)
+    saved = model_adapter.kind(model, kinds) == model_adapter.SAVED_MODEL
     if weights is not None:
         owned = {id(v): v for v in model.variables}
         sn = {} if saved else _sn_owner_map(model)

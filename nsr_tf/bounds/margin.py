@@ -49,6 +49,7 @@ import dataclasses
 
 import tensorflow as tf
 
+from nsr_tf import checks
 from nsr_tf.bounds import _terms as terms
 from nsr_tf.bounds import affine as aff
 from nsr_tf.bounds import network
@@ -113,15 +114,7 @@ def _problem(
 
 
 def _labels(y, k):
-    y = tf.convert_to_tensor(y)
-    if y.shape.rank == 2:
-        y = tf.argmax(y, axis=-1)
-    if y.shape.rank != 1:
-        raise ValueError(
-            "`y` must be integer labels (B,) or one-hot (B, K). "
-            f"Received: y.shape={tuple(y.shape)}"
-        )
-    return tf.cast(y, tf.int32)
+    return tf.cast(checks.class_indices(y, k), tf.int32)
 
 
 def _worst(impl, problem, y):

@@ -11,6 +11,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
+from nsr_tf import checks
 from nsr_tf.bounds import affine as aff
 
 
@@ -46,21 +47,12 @@ def eps_list(eps, n, name) -> list:
                 f"`{name}` must hold one value per layer ({n}). "
                 f"Received: {name}={eps!r}"
             )
-    for v in values:
-        if isinstance(v, numbers.Real) and not 0 <= float(v) < float("inf"):
-            raise ValueError(
-                f"`{name}` must be >= 0 and finite. Received: {name}={eps!r}"
-            )
-    return [float(v) if isinstance(v, numbers.Real) else v for v in values]
+    return [checks.check_nonnegative(name, v) for v in values]
 
 
 def check_eps_x(eps_x):
     """The input radius: a finite number >= 0 (as a float) or a tensor."""
-    if isinstance(eps_x, numbers.Real) and not 0 <= float(eps_x) < float("inf"):
-        raise ValueError(
-            f"`eps_x` must be >= 0 and finite. Received: eps_x={eps_x!r}"
-        )
-    return float(eps_x) if isinstance(eps_x, numbers.Real) else eps_x
+    return checks.check_nonnegative("eps_x", eps_x)
 
 
 def _dtype_of(kernel):

@@ -21,10 +21,9 @@ Reference:
     Normalization. ICLR 2019. Theorems 1-4.
 """
 
-import math
-import numbers
-
 import numpy as np
+
+from nsr_tf import checks
 
 
 def check_positive_values(values, name) -> np.ndarray:
@@ -64,12 +63,8 @@ def check_positive(value, name, allow_zero=False) -> float:
     Raises:
         ValueError: naming ``name`` and echoing ``value`` otherwise.
     """
-    ok = isinstance(value, numbers.Real) and math.isfinite(value)
-    ok = ok and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        op = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"`{name}` must be {op}. Received: {name}={value!r}")
-    return float(value)
+    check = checks.check_nonnegative if allow_zero else checks.check_positive
+    return float(check(name, value))
 
 
 def lipschitz_gradient_bound(spectral_norms) -> float:
@@ -168,14 +163,7 @@ def phi_pgm(
     s, f = check_norms(spectral_norms, frobenius_norms)
     kappa = check_positive(kappa, "kappa")
     alpha = check_positive(step_size, "step_size")
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
-        raise ValueError(
-            f"`steps` must be an int >= 1. Received: steps={steps}"
-        )
-    if steps < 1:
-        raise ValueError(
-            f"`steps` must be an int >= 1. Received: steps={steps}"
-        )
+    steps = int(checks.check_integer("steps", steps))
     lip = lipschitz_gradient_bound(s)
     q = 2 * alpha / kappa * lip
     if abs(q - 1.0) < 1e-12:

@@ -27,6 +27,7 @@ from absl import logging as absl_logging
 
 from layers import effective_kernel
 from layers import is_spectral
+from nsr_tf import model_adapter
 
 _SN_ONLY_KEYS = ("beta", "power_iterations", "method")
 
@@ -165,3 +166,29 @@ class SavedModelClassifier:
 def load_attack_ready(directory: str) -> SavedModelClassifier:
     """Loads an exported SavedModel with ``tf.saved_model.load`` only."""
     return SavedModelClassifier(tf.saved_model.load(directory))
+
+
+def as_callable(loaded) -> SavedModelClassifier:
+    """A loaded SavedModel as ``model(images, training=False) -> logits``.
+
+    ``tf.saved_model.load`` returns an object with a ``serve`` endpoint but
+    no ``__call__``; third-party tools such as ART's
+    ``TensorFlowV2Classifier`` call ``model(x, training=...)``. This wraps
+    it (``load_attack_ready`` already returns the wrapped form, which is
+    returned unchanged).
+
+    Args:
+        loaded: the result of ``tf.saved_model.load`` on a SavedModel with a
+            ``serve`` signature (from ``export_attack_ready`` or
+            ``keras.Model.export``), or a ``SavedModelClassifier``.
+
+    Returns:
+        A ``SavedModelClassifier``.
+
+    Raises:
+        ValueError: when ``loaded`` is not a loaded SavedModel.
+    """
+    if isinstance(loaded, SavedModelClassifier):
+        return loaded
+    model_adapter.kind(loaded, (model_adapter.SAVED_MODEL,), name="loaded")
+    return SavedModelClassifier(loaded)

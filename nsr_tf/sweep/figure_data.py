@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nsr_tf import checks
 from nsr_tf.bounds import model_norms
 from nsr_tf.bounds import phi as phi_lib
 
@@ -125,14 +126,7 @@ def margins(logits, y) -> tf.Tensor:
             "`logits` must have shape (B, K) with K >= 2. "
             f"Received: logits.shape={tuple(logits.shape)}"
         )
-    y = tf.convert_to_tensor(y)
-    if y.shape.rank == 2:
-        y = tf.argmax(y, axis=-1)
-    if y.shape.rank != 1:
-        raise ValueError(
-            "`y` must be labels (B,) or one-hot (B, K). "
-            f"Received: y.shape={tuple(y.shape)}"
-        )
+    y = checks.class_indices(y, k)
     onehot = tf.cast(tf.one_hot(tf.cast(y, tf.int32), k), tf.bool)
     true = tf.reduce_sum(tf.where(onehot, logits, tf.zeros_like(logits)), 1)
     other = tf.reduce_max(

@@ -10,6 +10,7 @@ import dataclasses
 import math
 from typing import Any
 
+from nsr_tf import checks
 from nsr_tf.bounds import margin
 from nsr_tf.training.modes import DEFAULT_PENALTY_SCALE
 from nsr_tf.training.modes import INPUT_ATTACK_MODES
@@ -36,35 +37,6 @@ _NONNEG = (
 )
 
 
-def _norm(value):
-    if isinstance(value, str):
-        value = value.strip().lower()
-        value = {"2": 2.0, "l2": 2.0, "inf": math.inf, "linf": math.inf}.get(
-            value, value
-        )
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = None
-    if value not in (2.0, math.inf):
-        return None
-    return value
-
-
-def _check_nonneg(name, value, *, allow_none=False):
-    if value is None and allow_none:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if math.isnan(number) or number < 0 or math.isinf(number):
-        raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
-        )
-    return number
-
-
 def _check_choice(name, value, choices):
     if value not in choices:
         raise ValueError(
@@ -73,27 +45,14 @@ def _check_choice(name, value, choices):
     return value
 
 
-def _check_steps(value):
-    if isinstance(value, bool) or int(value) != value or value < 1:
-        raise ValueError(
-            f"`steps` must be an integer >= 1. Received: steps={value!r}"
-        )
-    return int(value)
-
-
 def _check_field(name, value):
     """One set field, validated and normalized (type-level checks only)."""
     if name == "norm":
-        norm = _norm(value)
-        if norm is None:
-            raise ValueError(
-                f"`norm` must be 2 or inf. Received: norm={value!r}"
-            )
-        return norm
+        return checks.parse_norm(value)
     if name in _NONNEG:
-        return _check_nonneg(name, value)
+        return checks.check_nonnegative(name, value)
     if name == "steps":
-        return _check_steps(value)
+        return int(checks.check_integer("steps", value))
     if name == "labels":
         return _check_choice(name, value, LABELS)
     if name == "variant":
@@ -102,12 +61,12 @@ def _check_field(name, value):
         return _check_choice(name, value, PENALTY_INPUTS)
     if name == "rand_init":
         return bool(value)
-    try:  # clip_min, clip_max
-        return float(value)
-    except (TypeError, ValueError):
+    # clip_min, clip_max
+    if not checks.is_number(value) or math.isnan(value):
         raise ValueError(
             f"`{name}` must be a number. Received: {name}={value!r}"
-        ) from None
+        )
+    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
