@@ -46,8 +46,36 @@ from typing import Sequence
 import tensorflow as tf
 
 from nsr_tf.bounds import affine as aff
+from nsr_tf.bounds import joint_interval
 
-VARIANTS = ("paper", "lemma", "sound", "interval", "interval_exact")
+VARIANTS = (
+    "paper",
+    "lemma",
+    "sound",
+    "interval",
+    "interval_exact",
+    "joint_interval",
+)
+
+
+def _joint_interval(layers, x, y, eps_x, eps_w, eps_b, logits=None):
+    """Variant ``"joint_interval"`` (``nsr_tf.bounds.joint_interval``).
+
+    No tau/zeta split: tau is 0 and zeta is the joint bound on the increase
+    of the margins (pairwise ``(B, K, K)`` when ``y`` is None, else the
+    per-example max over wrong classes).
+    """
+    kw = dict(eps_x=eps_x, eps_w=eps_w, eps_b=eps_b)
+    if y is not None:
+        zeta = joint_interval.margin_increase(layers, x, y, logits=logits, **kw)
+        return tf.zeros_like(zeta), zeta
+    lower = joint_interval.pairwise_margin_lower_bounds(layers, x, **kw)
+    f = forward(layers, x)
+    k = int(lower.shape[-1])
+    # increase of f_i - f_j <= -lower[j, i] - (f_i - f_j)
+    zeta = -tf.transpose(lower, [0, 2, 1]) - (f[:, :, None] - f[:, None, :])
+    zeta = zeta * (1.0 - tf.eye(k, dtype=zeta.dtype))
+    return tf.zeros((k, k), zeta.dtype), zeta
 
 
 # ----------------------------------------------------------------- checks
@@ -426,6 +454,8 @@ def pairwise_tau_zeta(
     layers, x, eps_x, eps_w, eps_b = _prepare(
         kernels, x, eps_x, eps_w, variant, biases, eps_b
     )
+    if variant == "joint_interval":
+        return _joint_interval(layers, x, None, eps_x, eps_w, eps_b)
     z1 = aff.affine(layers[0], x)
     norms = _inf_norms(layers)
     e, u, lo, h = _hidden_bounds(layers, norms, x, z1, eps_w, eps_b, variant)
@@ -468,6 +498,8 @@ def _labels(y, k):
 
 
 def _penalty(layers, x, y, z1, eps_x, eps_w, eps_b, variant, h_last=None):
+    if variant == "joint_interval":
+        return _joint_interval(layers, x, y, eps_x, eps_w, eps_b)
     norms = _inf_norms(layers)
     e, u, lo, h = _hidden_bounds(
         layers, norms, x, z1, eps_w, eps_b, variant, h_last

@@ -1,5 +1,7 @@
 """Evaluation helpers: robust accuracy, accuracy surfaces, masking screens."""
 
+from nsr_tf.evaluation.certify import certified_accuracy
+from nsr_tf.evaluation.certify import certified_surface
 from nsr_tf.evaluation.masking import MaskingReport
 from nsr_tf.evaluation.masking import Screen
 from nsr_tf.evaluation.masking import gradient_masking_report
@@ -13,6 +15,8 @@ __all__ = [
     "MaskingReport",
     "Screen",
     "accuracy_surface",
+    "certified_accuracy",
+    "certified_surface",
     "gradient_masking_report",
     "logits_under",
     "plot_surface",
