@@ -159,7 +159,9 @@ def linear_operator_norm(fn, input_shape, *, iterations, seed=0):
     Returns:
         The estimate (a Python float, converging from below).
     """
-    v = tf.random.stateless_normal((1, *input_shape), [seed, 0], tf.float64)
+    v = tf.random.stateless_normal(
+        (1, *input_shape), [seed, 0], dtype=tf.float64
+    )
 
     @tf.function
     def run(v):
