@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from layer_contract import conv_operator_matrix
 from layers import SNConv2D
 from layers import SNDense
 from nsr_tf import evaluation
 from nsr_tf.attacks import pgd
 from nsr_tf.bounds import lipschitz
+from tests.layer_contract import conv_operator_matrix
 
 
 def _svd(kernel):
