@@ -82,15 +82,19 @@ def _to(value, dtype):
 
 def _nonneg_bounds(layer, lo, hi, e):
     """Exact bounds of ``A_What(h)`` (no bias) over ``h in [lo, hi] >= 0``
-    and ``|What - W| <= e``."""
+    and ``|What - W| <= e``.
+
+    For ``h >= 0`` the weight maximizing ``w h`` is ``W + e`` whatever ``h``,
+    and ``max_h (W + e) h = (W + e) c + |W + e| r`` (center ``c``, radius
+    ``r`` of the box); likewise for the minimum. With ``(W +- e) c = W c +-
+    e sum(c)`` this is three linear maps.
+    """
     k = tf.convert_to_tensor(layer.kernel)
-    up_k, dn_k = k + e, k - e
-    upper = aff.linear(layer, hi, tf.nn.relu(up_k)) - aff.linear(
-        layer, lo, tf.nn.relu(-up_k)
-    )
-    lower = aff.linear(layer, lo, tf.nn.relu(dn_k)) - aff.linear(
-        layer, hi, tf.nn.relu(-dn_k)
-    )
+    c, r = (hi + lo) / 2.0, (hi - lo) / 2.0
+    center = aff.linear(layer, c)
+    spread = e * aff.patch_l1(layer, c)
+    upper = center + spread + aff.linear(layer, r, tf.abs(k + e))
+    lower = center - spread - aff.linear(layer, r, tf.abs(k - e))
     return lower, upper
 
 
