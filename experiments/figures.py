@@ -23,6 +23,9 @@ flags.DEFINE_string("beta", "1.3", "Beta of Fig. 2b (paper: 1.3).")
 flags.DEFINE_list("fig3_betas", ["inf", "1.3"], "Betas compared in Fig. 3.")
 flags.DEFINE_string("fig5_attack", "pgm_l2", "Attack of Fig. 5.")
 flags.DEFINE_list("fig5_eps", ["0", "1", "2", "3", "4", "5"], "Fig. 5 grid.")
+flags.DEFINE_list(
+    "certified_eps", ["0", "0.1", "0.25", "0.5", "1", "2"], "Certified grid."
+)
 flags.DEFINE_integer("examples", 2000, "Examples per distribution / curve.")
 flags.DEFINE_string("data_dir", None, "Official files or tfds data dir.")
 flags.DEFINE_enum("source", "auto", ["auto", "files", "tfds"], "Data source.")
@@ -88,6 +91,14 @@ def main(argv):
         ),
         figures.fig6(
             f"{FLAGS.runs_dir}/table1_{FLAGS.dataset}.json", f"{out}/fig6.png"
+        ),
+        figures.certified_vs_eps(
+            FLAGS.runs_dir,
+            f"{row}/erm",
+            [float(e) for e in FLAGS.certified_eps],
+            x_te,
+            y_te,
+            f"{out}/certified_l2.png",
         ),
     ]
     if FLAGS.random_runs_dir:

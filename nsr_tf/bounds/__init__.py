@@ -10,6 +10,7 @@ from nsr_tf.bounds.keras_model import margin_penalty_from_model
 from nsr_tf.bounds.keras_model import model_kernels
 from nsr_tf.bounds.keras_model import model_layers
 from nsr_tf.bounds.keras_model import pairwise_tau_zeta_from_model
+from nsr_tf.bounds.lipschitz import lipschitz_constant
 from nsr_tf.bounds.margin import VARIANTS
 from nsr_tf.bounds.margin import forward
 from nsr_tf.bounds.margin import forward_with_margin_penalty
@@ -32,6 +33,7 @@ __all__ = [
     "forward_with_margin_penalty",
     "forward_with_margin_penalty_from_model",
     "layer_norms",
+    "lipschitz_constant",
     "lipschitz_gradient_bound",
     "margin_penalty",
     "margin_penalty_from_model",

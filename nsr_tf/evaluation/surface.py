@@ -169,6 +169,7 @@ def plot_surface(
     *,
     title: str | None = None,
     levels: int = 11,
+    certified: Any = None,
 ) -> str:
     """Writes a filled contour plot of an accuracy surface to a PNG.
 
@@ -182,6 +183,9 @@ def plot_surface(
         path: output PNG path.
         title: optional title (e.g. with the AUC).
         levels: number of contour levels on [0, 1].
+        certified: optional certified surface of the same shape
+            (``certified_surface``), drawn as labelled red contour lines
+            over the attacked surface's filled contours.
 
     Returns:
         ``path``.
@@ -201,6 +205,18 @@ def plot_surface(
     ax.contour(ex, ew, acc.T, levels=np.linspace(0, 1, levels), colors="k",
                linewidths=0.4)  # fmt: skip
     fig.colorbar(filled, ax=ax, label="test accuracy")
+    if certified is not None:
+        cert = np.asarray(certified, dtype=np.float64)
+        if cert.shape != acc.shape:
+            raise ValueError(
+                "`certified` must have the shape of `acc`. Received: "
+                f"certified.shape={cert.shape}, acc.shape={acc.shape}"
+            )
+        lines = ax.contour(
+            ex, ew, cert.T, levels=np.linspace(0.1, 0.9, 5), colors="r",
+            linewidths=1.0, linestyles="dashed",
+        )  # fmt: skip
+        ax.clabel(lines, fontsize=6, fmt="%.1f")
     ax.set_xlabel("ε_x")
     ax.set_ylabel("ε_w")
     if title:

@@ -228,6 +228,32 @@ def fig5(output_dir, row_key, attack_name, eps_grid, x, y, path) -> str:
     return _save(fig, path)
 
 
+def certified_vs_eps(output_dir, row_key, eps_grid, x, y, path) -> str:
+    """Certified l2 test accuracy vs eps for each beta of a row.
+
+    The l2 Lipschitz-margin certificate (``docs/certificates.md``): one
+    margin pass per model for the whole grid. Runs whose model has a layer
+    without a known Lipschitz constant (LRN, branches) are left out.
+    """
+    from nsr_tf import evaluation
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    skipped = []
+    for record in row_runs(output_dir, row_key):
+        model = load_run_model(output_dir, record)
+        try:
+            acc = evaluation.certified_accuracy(model, x, y, eps=eps_grid)
+        except ValueError:
+            skipped.append(record["beta"])
+            continue
+        ax.plot(eps_grid, acc, marker="o", label=f"β={record['beta']}")
+    title = row_key if not skipped else f"{row_key} (not certifiable)"
+    ax.set(xlabel="l2 ε", ylabel="certified test accuracy", title=title)
+    if len(skipped) < len(row_runs(output_dir, row_key)):
+        ax.legend()
+    return _save(fig, path)
+
+
 def _setting(name: str, eps: float) -> rows_lib.AttackSetting:
     """Fig. 5's attack at budget ``eps`` (for WRM: e = 1 / (2 gamma))."""
     if eps == 0:

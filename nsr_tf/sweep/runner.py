@@ -15,6 +15,7 @@ from nsr_tf import evaluation
 from nsr_tf import export
 from nsr_tf import models
 from nsr_tf import training
+from nsr_tf.sweep import certified
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import store
 
@@ -270,6 +271,12 @@ def run_one(
             robust, arrays.x_test[:n_eval], arrays.y_test[:n_eval], setting
         ),
     }
+    certified_l2 = certified.certified_record(
+        robust,
+        arrays.x_test[:n_eval],
+        arrays.y_test[:n_eval],
+        certified.run_l2_eps(row.dataset, setting, arrays.c2),
+    )
     robust.save(os.path.join(directory, "model.keras"))
     export.export_attack_ready(robust, os.path.join(directory, "saved_model"))
     record = {
@@ -292,6 +299,7 @@ def run_one(
             k: [float(v) for v in vals] for k, vals in history.history.items()
         },
         "metrics": metrics,
+        "certified": certified_l2,
     }
     record["metrics"] = {
         k: (None if v is None or math.isnan(v) else float(v))

@@ -15,6 +15,7 @@ and ``RobustConfig(variant=...)`` accept it from then on.
 
 from nsr_tf.bounds.variants import interval
 from nsr_tf.bounds.variants import interval_exact
+from nsr_tf.bounds.variants import joint_interval
 from nsr_tf.bounds.variants import lemma
 from nsr_tf.bounds.variants import paper
 from nsr_tf.bounds.variants import sound
@@ -29,5 +30,6 @@ TABLE: dict[str, Variant] = {
         sound.VARIANT,
         interval.VARIANT,
         interval_exact.VARIANT,
+        joint_interval.VARIANT,
     )
 }
