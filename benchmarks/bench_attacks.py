@@ -12,8 +12,9 @@ Not a test. Side by side in one run, for the SN paper's MNIST 2-layer ELU MLP
 * ``joint100``: ``nsr_tf.attacks.joint_pgd`` (100 steps, y=None) vs the floor
   of 101 forward+backward passes w.r.t. inputs and kernels; ``update100``
   times the attack's 100 sign-and-box updates of the inputs and kernels alone
-  (``attacks.joint.box_step`` on fixed gradients: memory-bound, one read of
-  the iterate, the gradient and the centre and one write per element), so
+  (``attacks._joint_core.box_step`` on fixed gradients: memory-bound, one
+  read of the iterate, the gradient and the centre and one write per
+  element), so
   ``joint100`` can be compared with ``floor101 + update100``;
 * ``art_pgd15`` / ``art_pgd15_l2``: ART's ``ProjectedGradientDescent`` on a
   ``TensorFlowV2Classifier`` (15 steps, same eps/step, no random init), if
@@ -46,7 +47,7 @@ import tensorflow as tf  # noqa: E402
 from nsr_tf import attacks  # noqa: E402
 from nsr_tf import models  # noqa: E402
 from nsr_tf import perturb  # noqa: E402
-from nsr_tf.attacks import joint  # noqa: E402
+from nsr_tf.attacks import _joint_core  # noqa: E402
 
 SHAPES = {"mlp2": (28, 28, 1), "alexnet": (28, 28, 3)}
 EPS = 0.1
@@ -112,7 +113,7 @@ def update_floor(model, x, steps=100):
 
         def body(i, values):
             return i + 1, [
-                joint.box_step(w, g, 1e-3, c, 0.01)
+                _joint_core.box_step(w, g, 1e-3, c, 0.01)
                 for w, g, c in zip(values, grads, centres, strict=True)
             ]
 

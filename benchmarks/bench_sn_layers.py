@@ -5,10 +5,7 @@ Side by side in one run, for the paper's MNIST ELU MLPs (784-512-10 and
 PGM-15 (l2) adversarial training, batch 128, compiled train steps
 (``tf.function``). Variants: ``plain`` (keras.layers.Dense/Conv2D), ``sn``
 (SNDense/SNConv2D, beta=1, one power iteration per step, gradients through
-sigma_hat; in training steps the bias and activation of its dense layers
-run in the native op of ``layers.epilogue`` where it can be built),
-optionally ``sn_tf`` (the same with TensorFlow's ops for that epilogue) and
-``sn_inf`` (beta=inf: sigma tracked only).
+sigma_hat) and ``sn_inf`` (beta=inf: sigma tracked only).
 
 Plain and SN steps are timed in alternating rounds (alternating order too)
 so that load from other processes affects both alike; the table reports the
@@ -17,9 +14,8 @@ CPU time (all threads), and the median over rounds of the within-round wall
 ratio ("paired": the two variants run back to back, so slow drift
 cancels). ``--threads 1`` pins TF to one intra-/inter-op thread: the least
 noisy comparison on a shared machine. Models are built and warmed up in the
-order of ``--variants``; the order moved the SN/plain ratios by a few
-percent in session 7 (BUILD.md), so run both orders (``plain,sn`` and
-``sn,plain``).
+order of ``--variants``; the order can move the SN/plain ratios by a few
+percent, so run both orders (``plain,sn`` and ``sn,plain``).
 ``--frozen_attack`` runs the PGM loop under ``kernel_override`` with the SN
 kernels computed once per step (what an attack could do; same values).
 
@@ -28,7 +24,6 @@ Usage:
 """
 
 import argparse
-import contextlib
 import os
 import platform
 import sys
@@ -44,7 +39,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from layers import SNConv2D  # noqa: E402
 from layers import SNDense  # noqa: E402
-from layers import epilogue  # noqa: E402
+from layers import effective_kernel  # noqa: E402
+from layers import is_spectral  # noqa: E402
 from layers.override import kernel_override  # noqa: E402
 
 BATCH = 128
@@ -115,9 +111,9 @@ def build_model(arch, variant):
 def _frozen_sn_kernels(model):
     """Effective kernels of the finite-beta SN layers, computed once."""
     return {
-        layer: layer.normalized_kernel()
+        layer: effective_kernel(layer)
         for layer in model.layers
-        if isinstance(layer, (SNDense, SNConv2D)) and np.isfinite(layer.beta)
+        if is_spectral(layer) and np.isfinite(layer.beta)
     }
 
 
@@ -191,17 +187,13 @@ def bench_row(
     eps = 0.05 * float(np.sqrt(28 * 28 * channels))
     steps_fns = {}
     for variant in variants:
-        # sn_tf: the SN layers with TF's ops for the dense epilogue (the
-        # steps are traced, and so built, during the warm-up).
-        native = variant != "sn_tf"
-        with contextlib.nullcontext() if native else epilogue.disabled():
-            keras.utils.set_random_seed(0)
-            model = build_model(arch, variant)
-            steps_fns[variant] = make_train_step(
-                model, training_mode, eps, jit_compile=jit, frozen_attack=frozen
-            )
-            for _ in range(warmup):
-                float(steps_fns[variant](x, y))
+        keras.utils.set_random_seed(0)
+        model = build_model(arch, variant)
+        steps_fns[variant] = make_train_step(
+            model, training_mode, eps, jit_compile=jit, frozen_attack=frozen
+        )
+        for _ in range(warmup):
+            float(steps_fns[variant](x, y))
     walls = {v: [] for v in variants}
     cpus = {v: [] for v in variants}
     for i in range(rounds):

@@ -144,7 +144,7 @@ def bench_at_beta(batch, rounds, calls, variant):
     shape = (28, 28, 1)
     at = RobustConfig(mode="at", eps=0.08, steps=10)
     at_beta = RobustConfig(
-        mode="at_beta", eps=0.08, steps=10, beta=3e-4, eps_w=0.01,
+        mode="at_beta", eps=0.08, steps=10, zeta_weight=3e-4, eps_w=0.01,
         variant=variant,
     )  # fmt: skip
     x, y = _data(batch, shape)

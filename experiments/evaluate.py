@@ -7,7 +7,9 @@ Usage:
       --attack=joint --eps_x=0,0.05,0.1 --eps_w=0,0.001,0.002
 """
 
+import itertools
 import json
+import math
 
 from absl import app
 from absl import flags
@@ -23,7 +25,7 @@ flags.DEFINE_integer("examples", None, "Attack the first N examples.")
 flags.DEFINE_string("data_dir", None, "Official files or tfds data dir.")
 flags.DEFINE_enum("source", "auto", ["auto", "files", "tfds"], "Data source.")
 flags.DEFINE_enum("attack", "pgd", list(saved_eval.ATTACKS), "Attack.")
-flags.DEFINE_float("eps", 0.0, "Input budget (fgm, pgd).")
+flags.DEFINE_float("eps", None, "Input budget (> 0; required: fgm, pgd).")
 flags.DEFINE_enum("norm", "2", ["2", "inf"], "Norm (fgm, pgd).")
 flags.DEFINE_integer("steps", 15, "Attack steps (pgd, wrm, joint).")
 flags.DEFINE_float("step_size", None, "PGD step (default 2 eps / steps).")
@@ -37,6 +39,64 @@ flags.DEFINE_string("output_json", None, "Also write the result here.")
 flags.DEFINE_string("surface_png", None, "Contour PNG for --attack=joint.")
 flags.mark_flags_as_required(["saved_model", "dataset"])
 
+# Attacks whose budget must be a positive --eps (0 would report clean
+# accuracy under the attack's name).
+_EPS_ATTACKS = ("fgm", "pgd")
+
+
+def _grid(name: str, values: list) -> list:
+    try:
+        grid = [float(v) for v in values]
+    except ValueError:
+        raise flags.ValidationError(
+            f"--{name} must be numbers. Received: --{name}={','.join(values)}"
+        ) from None
+    rising = all(b > a for a, b in itertools.pairwise(grid))
+    if len(grid) < 2 or grid[0] < 0 or not rising or math.isinf(grid[-1]):
+        raise flags.ValidationError(
+            f"--{name} must be >= 2 finite increasing values >= 0. "
+            f"Received: --{name}={','.join(values)}"
+        )
+    return grid
+
+
+@flags.multi_flags_validator(
+    ["attack", "eps", "gamma", "steps", "step_size", "examples", "eps_x",
+     "eps_w", "step_size_x", "step_size_w"],
+)  # fmt: skip
+def _check_attack_flags(f: dict) -> bool:
+    """Every flag of the attack, checked before anything is loaded."""
+    attack, eps = f["attack"], f["eps"]
+    if attack in _EPS_ATTACKS and not (eps and 0 < eps and math.isfinite(eps)):
+        raise flags.ValidationError(
+            f"--eps must be a finite number > 0 for --attack={attack}. "
+            f"Received: --eps={eps}"
+        )
+    gamma = f["gamma"]
+    if attack == "wrm" and not (0 < gamma and math.isfinite(gamma)):
+        raise flags.ValidationError(
+            f"--gamma must be > 0 for --attack=wrm. Received: --gamma={gamma}"
+        )
+    if f["steps"] < 1:
+        raise flags.ValidationError(
+            f"--steps must be >= 1. Received: --steps={f['steps']}"
+        )
+    if f["examples"] is not None and f["examples"] < 1:
+        raise flags.ValidationError(
+            f"--examples must be >= 1. Received: --examples={f['examples']}"
+        )
+    for name in ("step_size", "step_size_x", "step_size_w"):
+        if f[name] is not None and not 0 <= f[name] < math.inf:
+            raise flags.ValidationError(
+                f"--{name} must be >= 0. Received: --{name}={f[name]}"
+            )
+    ex, ew = _grid("eps_x", f["eps_x"]), _grid("eps_w", f["eps_w"])
+    if attack == "joint" and ex[-1] == 0 and ew[-1] == 0:
+        raise flags.ValidationError(
+            "--eps_x or --eps_w must hold a value > 0 for --attack=joint."
+        )
+    return True
+
 
 def main(argv):
     del argv
@@ -49,7 +109,7 @@ def main(argv):
         x,
         y,
         attack=FLAGS.attack,
-        eps=FLAGS.eps,
+        eps=FLAGS.eps or 0.0,
         norm=float(FLAGS.norm),
         steps=FLAGS.steps,
         step_size=FLAGS.step_size,

@@ -17,7 +17,7 @@ from absl import logging
 
 from experiments import _common
 from nsr_tf import sweep
-from nsr_tf.sweep import rows as rows_lib
+from nsr_tf.sweep import table1
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("dataset", None, ["mnist", "cifar10", "svhn"], "Dataset.")
@@ -49,46 +49,87 @@ flags.DEFINE_list("merge_dirs", [], "Output dirs of other shards to merge.")
 flags.DEFINE_integer("seed", 0, "Seed of every run (the paper used 0).")
 flags.DEFINE_integer("verbose", 2, "Keras fit verbosity (progress).")
 flags.DEFINE_bool("random_labels", False, "Random labels (Fig. 3-4 runs).")
+flags.DEFINE_bool(
+    "overwrite", False, "Redo runs whose records have other settings."
+)
 _common.define_engine_flags()
 flags.mark_flags_as_required(["dataset"])
 
 
-def main(argv):
-    del argv
+def _run_kwargs(num_shards, shard_index):
+    return dict(
+        data_dir=FLAGS.data_dir,
+        source=FLAGS.source,
+        only=tuple(FLAGS.rows),
+        shard_index=shard_index,
+        num_shards=num_shards,
+        seed=FLAGS.seed,
+        random_labels=FLAGS.random_labels,
+        overwrite=FLAGS.overwrite,
+    )
+
+
+def check_flags():
+    """Every flag, the data and the resume state.
+
+    Returns:
+        ``(preset, run_kwargs, engine)``: the budget, the arguments of
+        :func:`nsr_tf.sweep.run_table1` (the shard resolved, see
+        :func:`experiments._common.resolve_shards`) and the sweep engine.
+    """
+    _common.check_positive(
+        "epochs", "batch_size", "train_examples", "eval_examples"
+    )
+    betas = FLAGS.betas and _common.parse_betas("betas", FLAGS.betas)
+    preset = sweep.get_preset(
+        FLAGS.preset,
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        train_examples=FLAGS.train_examples,
+        eval_examples=FLAGS.eval_examples,
+        early_stopping=FLAGS.early_stopping,
+        betas=betas,
+        optimizer=FLAGS.optimizer,
+        learning_rate=FLAGS.learning_rate,
+    )
     num_shards, shard_index = _common.resolve_shards(
         FLAGS.num_shards, FLAGS.shard_index
     )
+    run_kwargs = _run_kwargs(num_shards, shard_index)
+    sweep.shard(
+        sweep.plan(FLAGS.dataset, preset, only=tuple(FLAGS.rows)),
+        shard_index,
+        num_shards,
+    )
+    engine = _common.make_engine()
+    if FLAGS.merge_only:
+        _common.check_dirs("merge_dirs", FLAGS.merge_dirs)
+        table1.merged_records(
+            FLAGS.dataset, FLAGS.output_dir, input_dirs=tuple(FLAGS.merge_dirs)
+        )
+    else:
+        sweep.check_resume(
+            FLAGS.dataset, FLAGS.output_dir, preset, **run_kwargs
+        )
+    return preset, run_kwargs, engine
+
+
+def main(argv):
+    del argv
+    preset, run_kwargs, engine = _common.validate(check_flags)
     _common.save_flags(FLAGS.output_dir, "table1")
     if FLAGS.merge_only:
         table = sweep.write_table(
             FLAGS.dataset, FLAGS.output_dir, input_dirs=tuple(FLAGS.merge_dirs)
         )
     else:
-        betas = FLAGS.betas and tuple(map(rows_lib.parse_beta, FLAGS.betas))
-        preset = sweep.get_preset(
-            FLAGS.preset,
-            epochs=FLAGS.epochs,
-            batch_size=FLAGS.batch_size,
-            train_examples=FLAGS.train_examples,
-            eval_examples=FLAGS.eval_examples,
-            early_stopping=FLAGS.early_stopping,
-            betas=betas,
-            optimizer=FLAGS.optimizer,
-            learning_rate=FLAGS.learning_rate,
-        )
         table = sweep.run_table1(
             FLAGS.dataset,
             FLAGS.output_dir,
             preset,
-            data_dir=FLAGS.data_dir,
-            source=FLAGS.source,
-            only=tuple(FLAGS.rows),
-            shard_index=shard_index,
-            num_shards=num_shards,
-            seed=FLAGS.seed,
             verbose=FLAGS.verbose,
-            random_labels=FLAGS.random_labels,
-            engine=_common.make_engine(),
+            engine=engine,
+            **run_kwargs,
         )
     logging.info("wrote table1_%s with %d rows", FLAGS.dataset, len(table))
     with open(f"{FLAGS.output_dir}/table1_{FLAGS.dataset}.md") as f:

@@ -1,5 +1,7 @@
 """Spectrally-normalized Keras layers (Farnia, Zhang and Tse, ICLR 2019)."""
 
+from layers.kernels import effective_kernel
+from layers.kernels import is_spectral
 from layers.override import get_kernel_override
 from layers.override import kernel_override
 from layers.sn_conv import SNConv2D
@@ -16,6 +18,8 @@ __all__ = [
     "conv_power_iteration",
     "dense_operator_norm",
     "dense_power_iteration",
+    "effective_kernel",
     "get_kernel_override",
+    "is_spectral",
     "kernel_override",
 ]

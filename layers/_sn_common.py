@@ -6,6 +6,7 @@ and provide ``_power_iteration(kernel, u, iterations)``, ``_u_shape`` and
 """
 
 import math
+import numbers
 
 import keras
 import numpy as np
@@ -18,13 +19,11 @@ _U_INIT_STDDEV = 1.0  # TruncatedNormal(stddev=1), ``sn.py``.
 
 def check_beta(beta):
     """Validates ``beta`` (> 0, may be ``inf``) and returns it as a float."""
-    try:
-        value = float(beta)
-    except (TypeError, ValueError):
-        value = float("nan")
+    number = isinstance(beta, (numbers.Real, np.number))
+    value = float(beta) if number else float("nan")
     if isinstance(beta, bool) or math.isnan(value) or value <= 0:
         raise ValueError(
-            f"`beta` must be a float > 0 (inf allowed). Received: beta={beta}"
+            f"`beta` must be a float > 0 (inf allowed). Received: beta={beta!r}"
         )
     return value
 
@@ -54,6 +53,9 @@ def check_unsupported(kwargs, cls_name):
 
 class SpectralNormMixin:
     """Effective-kernel logic: ``W / max(1, sigma_hat / beta)``.
+
+    The concrete layers' ``call`` applies ``_effective_kernel(training)``
+    with the parent's usual op, bias and activation: one forward path.
 
     Reference:
         Farnia et al. 2019, eq. 9 and App. B.
@@ -91,37 +93,39 @@ class SpectralNormMixin:
             kernel, tf.convert_to_tensor(self.u.value), iterations
         )
 
-    def _kernel_and_scale(self, training):
-        """The kernel of this forward pass as ``(kernel, scale)``.
+    def _normalize(self, training):
+        """``W / max(1, sigma_hat / beta)`` from the stored ``u``.
 
-        The effective kernel is ``kernel * scale``; ``scale`` is
-        ``1 / max(1, sigma_hat / beta)`` (a float32 scalar with gradients
-        through sigma_hat) or None when no rescaling applies (``beta=inf`` or
-        a kernel override). Returning the factor lets a layer scale whichever
-        of kernel or output is smaller.
+        ``sigma_hat`` comes from ``power_iterations`` steps started at ``u``,
+        with gradients through it; ``u`` is replaced by the new vector when
+        ``training`` is true. With ``beta=inf`` the divisor is exactly 1 (and
+        its gradient 0): the raw kernel is returned, and the power iteration
+        runs only to track sigma in training calls.
         """
-        substituted = override.get_kernel_override(self)
-        if substituted is not None:
-            return tf.convert_to_tensor(substituted), None
         kernel = self._raw_kernel()
         if math.isinf(self.beta):
-            # The divisor is exactly 1 and its gradient 0: the forward pass
-            # is W itself; sigma is only tracked (u updated) when training.
             if _is_true(training):
                 _, u_new = self._sigma_and_u(
                     tf.stop_gradient(kernel), self.power_iterations
                 )
                 self._update_u(u_new, training)
-            return kernel, None
+            return kernel
         sigma, u_new = self._sigma_and_u(kernel, self.power_iterations)
         if _is_true(training):
             self._update_u(u_new, training)
-        return kernel, 1.0 / tf.maximum(1.0, sigma / self.beta)
+        return kernel / tf.maximum(1.0, sigma / self.beta)
 
     def _effective_kernel(self, training):
-        """The kernel applied in this forward pass (float32 or override)."""
-        kernel, scale = self._kernel_and_scale(training)
-        return kernel if scale is None else kernel * scale
+        """The kernel this forward pass applies (float32, or the override).
+
+        A kernel substituted by ``layers.override.kernel_override`` is used
+        as is and ``u`` is left alone; otherwise ``_normalize(training)``.
+        ``layers.effective_kernel(layer)`` is this with ``training=False``.
+        """
+        substituted = override.get_kernel_override(self)
+        if substituted is not None:
+            return tf.convert_to_tensor(substituted)
+        return self._normalize(training)
 
     def _update_u(self, u_new, training):
         u_new = tf.stop_gradient(u_new)
@@ -135,10 +139,12 @@ class SpectralNormMixin:
 
         This is ``W / max(1, sigma_hat / beta)`` with ``sigma_hat`` computed
         by ``power_iterations`` steps from the stored ``u``, exactly what a
-        call with ``training=False`` (or the next training call) applies.
-        ``u`` is not updated. With ``beta=inf`` the divisor is exactly 1, so
-        the raw kernel is returned without running any power iteration
-        (gradients flow to ``kernel`` unchanged).
+        call with ``training=False`` (or the next training call) applies
+        outside a ``kernel_override``. ``u`` is not updated. With
+        ``beta=inf`` the divisor is exactly 1, so the raw kernel is returned
+        without running any power iteration (gradients flow to ``kernel``
+        unchanged). See also ``layers.effective_kernel``, which honours an
+        active ``kernel_override``.
 
         Returns:
             float32 tensor shaped like ``kernel``.
@@ -147,11 +153,7 @@ class SpectralNormMixin:
             Farnia et al. 2019, eq. 9.
         """
         self._check_built("normalized_kernel")
-        kernel = self._raw_kernel()
-        if math.isinf(self.beta):
-            return kernel
-        sigma, _ = self._sigma_and_u(kernel, self.power_iterations)
-        return kernel / tf.maximum(1.0, sigma / self.beta)
+        return self._normalize(training=False)
 
     def spectral_norm(self, iterations=None):
         """Estimates sigma of the current raw (un-normalized) operator.

@@ -5,7 +5,8 @@ pass of our spectrally-normalized layers: the joint attack, the joint
 training mode and the export all use it. Inside ``kernel_override({layer:
 kernel})`` the layer's ``call`` uses ``kernel`` as its effective kernel (the
 matrix actually applied to the input) instead of ``W / max(1, sigma/beta)``,
-and it never updates its power-iteration state.
+and it never updates its power-iteration state. ``layers.effective_kernel``
+reads the kernel a layer applies, the substituted one included.
 
 The override is read when ``call`` runs in Python, i.e. while eager code runs
 or while a ``tf.function`` is being traced. Enter the block *inside* the

@@ -1,13 +1,9 @@
 """SNDense: a Keras ``Dense`` layer with a spectrally-normalized kernel."""
 
-import math
-
 import keras
 import tensorflow as tf
 
 from layers import _sn_common
-from layers import epilogue
-from layers import override
 from layers import spectral
 
 
@@ -26,12 +22,9 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
     Inside ``layers.override.kernel_override({layer: k})`` the layer applies
     ``k`` as its effective kernel and does not touch ``u``.
 
-    Training calls (``training=True``) with a finite ``beta``, one power
-    iteration and a linear, ReLU or ELU activation run the bias and
-    activation together with the output scaling, and their gradient, in the
-    native op of ``layers.epilogue`` when it is usable (float32, CPU, outside
-    XLA); the maths is the same as with TensorFlow's ops, which every other
-    call uses.
+    The forward pass is the one of ``keras.layers.Dense`` with the effective
+    kernel in place of ``kernel``: ``activation(inputs @ W_SN + bias)``;
+    gradients come from TensorFlow's autodiff.
 
     Args:
         units: as in ``keras.layers.Dense``.
@@ -93,57 +86,8 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
         return spectral.dense_operator_norm(kernel, u=u, **kwargs)
 
     def call(self, inputs, training=None):
-        if self._fusable():
-            return self._fused_call(inputs, training)
-        kernel, scale = self._kernel_and_scale(training)
-        x = keras.ops.matmul(inputs, tf.cast(kernel, self.compute_dtype))
-        if scale is not None:
-            # (x W) / d instead of x (W / d): a batch x units product is
-            # cheaper than one over the kernel (and its gradient).
-            x = x * tf.cast(scale, self.compute_dtype)
-        if self.bias is not None:
-            x = keras.ops.add(x, tf.cast(self.bias.value, self.compute_dtype))
-        if self.activation is not None:
-            x = self.activation(x)
-        return x
-
-    def _fusable(self):
-        return (
-            self.power_iterations == 1
-            and not math.isinf(self.beta)
-            and override.get_kernel_override(self) is None
-        )
-
-    def _fused_call(self, inputs, training):
-        # One fused op for the power step, rescaling and its gradient.
-        flat = inputs
-        if inputs.shape.rank != 2:
-            flat = tf.reshape(inputs, [-1, inputs.shape[-1]])
-        # Training calls fuse the bias and activation into the native
-        # epilogue op where it can run (never in inference graphs, so that
-        # exported SavedModels hold TF ops only).
-        activation = epilogue.activation_name(self.activation)
-        native = (
-            training is True
-            and activation is not None
-            and epilogue.usable(flat.dtype)
-        )
-        x, u_new = spectral.sn_dense_matmul(
-            flat,
-            self._raw_kernel(),
-            self.u.value,
-            self.beta,
-            bias=self.bias.value if native and self.bias is not None else None,
-            activation=activation if native else None,
-        )
-        if training is not None and training is not False:
-            self._update_u(u_new, training)
-        if inputs.shape.rank != 2:
-            x = tf.reshape(
-                x, tf.concat([tf.shape(inputs)[:-1], [self.units]], 0)
-            )
-        if native:
-            return x
+        kernel = tf.cast(self._effective_kernel(training), self.compute_dtype)
+        x = keras.ops.matmul(inputs, kernel)
         if self.bias is not None:
             x = keras.ops.add(x, tf.cast(self.bias.value, self.compute_dtype))
         if self.activation is not None:

@@ -31,8 +31,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from layers import epilogue
-
 #: Added to the l2 norm before dividing (``sn.py: l2_norm``).
 NORM_EPSILON = 1e-12
 
@@ -40,9 +38,6 @@ NORM_EPSILON = 1e-12
 DEFAULT_ITERATIONS = 100
 
 _PADDINGS = ("same", "valid")
-
-#: Batch size assumed by ``_stack_sn_rows`` when the batch is not static.
-_DEFAULT_ROWS = 128
 
 
 def l2_normalize(x: tf.Tensor) -> tf.Tensor:
@@ -369,131 +364,3 @@ def conv_output_size(size, kernel_size, stride, padding, dilation):
         return math.ceil(size / stride)
     effective = (kernel_size - 1) * dilation + 1
     return max(0, math.ceil((size - effective + 1) / stride))
-
-
-def sn_dense_matmul(x, kernel, u, beta, *, bias=None, activation=None):
-    """``(x @ W) / max(1, sigma_hat / beta)`` with one fused power step.
-
-    Forward: one dense power-iteration step from ``u`` (as
-    ``dense_power_iteration``), then the output-scaled matmul. Backward: the
-    exact gradient of that composite (gradients flow through sigma_hat, v and
-    u', as in ``sn.py``). d sigma_hat / dW is the rank-2 matrix
-    ``v^T (k wv) + q^T u`` whose factors depend only on ``(W, u)``; they are
-    formed in the forward pass, so the backward pass adds only one scalar
-    factor (``sum(gz * xW)``) and folds both rank-1 terms into the main weight
-    gradient matmul as two extra rows (copying ``x``), or, for kernels small
-    next to the batch, adds them as one rank-2 product. Ops used
-    only by the kernel gradient are pruned from graphs that do not ask for it
-    (e.g. attack loops, which differentiate with respect to ``x``).
-
-    With ``activation`` the layer's epilogue is applied here too, by the
-    native op of ``layers.epilogue`` (one pass each way instead of TF's
-    three to five): the output is then ``act(z + bias)``, and the op's
-    gradient with respect to the scale is ``sum(gz * xW)``.
-
-    Args:
-        x: ``[batch, in]`` inputs (float32 or float16; float32 with
-            ``activation``).
-        kernel: ``[in, out]`` float32 kernel.
-        u: ``[1, out]`` float32 power-iteration state.
-        beta: Python float > 0 (finite).
-        bias: optional ``[out]`` float32 bias, used with ``activation``.
-        activation: None, or one of ``layers.epilogue.ACTIVATIONS`` to fuse
-            the bias and activation into the output (requires
-            ``layers.epilogue.usable(x.dtype)``).
-
-    Returns:
-        ``(z, u_new)``: the ``[batch, out]`` output in ``x.dtype`` and the
-        float32 ``[1, out]`` vector to store (no gradient).
-
-    Reference:
-        Farnia et al. 2019, eq. 9 and App. B.
-    """
-    kernel = tf.convert_to_tensor(kernel)
-    u = tf.stop_gradient(tf.cast(u, tf.float32))
-    eps = NORM_EPSILON
-    stack_rows = _stack_sn_rows(x, kernel)
-    if activation is not None and bias is None:
-        bias = tf.zeros([kernel.shape[1]], tf.float32)
-
-    @tf.custom_gradient
-    def fused(x, kernel, *bias_or_none):
-        # Power step: v = n(u W^T), wv = v W, u' = n(wv), sigma = <wv, u'>.
-        v_raw = tf.matmul(u, kernel, transpose_b=True)
-        a = tf.sqrt(tf.reduce_sum(tf.square(v_raw)))
-        inv_a = 1.0 / (a + eps)
-        v = v_raw * inv_a
-        wv = tf.matmul(v, kernel)
-        r2 = tf.reduce_sum(tf.square(wv))
-        r = tf.sqrt(r2)
-        r_eps = r + eps
-        # sigma / beta with sigma = <wv, wv / (r + eps)> = r^2 / (r + eps).
-        t = r2 / (r_eps * beta)
-        scale = 1.0 / tf.maximum(1.0, t)
-        xw = tf.matmul(x, tf.cast(kernel, x.dtype))
-        if activation is None:
-            z = xw * tf.cast(scale, x.dtype)
-        else:
-            z = epilogue.sn_epilogue(xw, scale, bias_or_none[0], activation)
-        # d sigma/dW factors, from (W, u) only; used only by the kernel
-        # gradient. dL/dsigma = -sum(gz * xW) scale^2 / beta where the cap
-        # binds, dsigma/dwv = wv (r + 2 eps) / (r + eps)^2, so g_wv = c wv
-        # with c = sum(gz * xW) k. Through v = v_raw / (a + eps) and
-        # v_raw = u W^T: g_v = c wv W^T and g_vraw = c q with q as below.
-        k = tf.where(
-            t > 1.0,
-            -(scale * scale / beta) * (r + 2 * eps) / (r_eps * r_eps),
-            0.0,
-        )
-        ww = tf.matmul(wv, kernel, transpose_b=True)
-        q = ww * inv_a - v * (tf.reduce_sum(ww * v) / tf.maximum(a, eps))
-        # dL/dW = x^T g_main + c (v^T wv + q^T u).
-        lhs_sn = tf.concat([v, q], axis=0)
-        rhs_sn = tf.concat([wv, u], axis=0)
-        if stack_rows:
-            lhs = tf.concat([x, lhs_sn], axis=0)
-
-        def grad(gz, unused_gu):
-            del unused_gu
-            if activation is None:
-                g_main = gz * tf.cast(scale, gz.dtype)
-                g_scale = tf.reduce_sum(tf.cast(gz * xw, tf.float32))
-                g_bias = ()
-            else:
-                g_main, g_scale, g_bias = epilogue.sn_epilogue_grad(
-                    gz, z, xw, scale, activation
-                )
-                g_bias = (g_bias,)
-            gx = tf.matmul(g_main, tf.cast(kernel, gz.dtype), transpose_b=True)
-            c = g_scale * k
-            if stack_rows:
-                g_kernel = tf.matmul(
-                    lhs,
-                    tf.concat([g_main, c * rhs_sn], axis=0),
-                    transpose_a=True,
-                )
-            else:
-                g_kernel = tf.cast(
-                    tf.matmul(x, g_main, transpose_a=True), tf.float32
-                )
-                g_kernel += tf.matmul(lhs_sn, c * rhs_sn, transpose_a=True)
-            return (gx, g_kernel, *g_bias)
-
-        return (z, tf.stop_gradient(wv / r_eps)), grad
-
-    return fused(x, kernel, *([] if activation is None else [bias]))
-
-
-def _stack_sn_rows(x, kernel):
-    """Whether to fold d sigma/dW into the weight-gradient matmul as rows.
-
-    Stacking copies ``x`` and ``g`` (``batch * (in + out)`` floats); a
-    separate rank-2 product plus an add touches ~``4 * in * out``. The
-    cheaper one is used (a cost choice only; both give the same gradient).
-    Mixed precision always uses the separate float32 product.
-    """
-    if x.dtype != tf.float32:
-        return False
-    rows = x.shape[0] if x.shape[0] is not None else _DEFAULT_ROWS
-    n_in, n_out = kernel.shape
-    return 4 * n_in * n_out > rows * (n_in + n_out)

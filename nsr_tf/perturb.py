@@ -2,9 +2,9 @@
 
 A *weight target* is one tensor the forward pass uses:
 
-* for our spectrally-normalized layers (anything exposing
-  ``normalized_kernel()``, i.e. ``layers.SNDense``/``layers.SNConv2D``) the
-  target is the **effective** kernel ``W / max(1, sigma / beta)``, and a
+* for our spectrally-normalized layers (``layers.is_spectral``, i.e.
+  ``layers.SNDense``/``layers.SNConv2D``) the target is the **effective**
+  kernel ``W / max(1, sigma / beta)`` (``layers.effective_kernel``), and a
   perturbed value reaches the layer through ``layers.override.kernel_override``
   (which also stops the power-iteration update);
 * for any other Keras variable (plain ``Dense``/``Conv2D`` kernels, biases)
@@ -30,7 +30,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from layers import effective_kernel
+from layers import is_spectral
 from layers.override import kernel_override
+from nsr_tf import model_adapter
+from nsr_tf.model_adapter import is_saved_model
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -56,20 +60,6 @@ class WeightTarget:
         return tuple(self.variable.shape)
 
 
-def is_sn_layer(layer: Any) -> bool:
-    """True for layers that expose ``normalized_kernel()`` (our SN layers)."""
-    return callable(getattr(layer, "normalized_kernel", None))
-
-
-def is_saved_model(model: Any) -> bool:
-    """True for objects from ``tf.saved_model.load`` (not Keras layers)."""
-    return (
-        not isinstance(model, keras.layers.Layer)
-        and hasattr(model, "variables")
-        and callable(getattr(model, "serve", None))
-    )
-
-
 def _all_layers(model: keras.layers.Layer) -> list:
     return list(model._flatten_layers(include_self=True, recursive=True))
 
@@ -88,7 +78,7 @@ def _default_targets_keras(model, include_bias: bool) -> list[WeightTarget]:
             if not isinstance(var, keras.Variable) or id(var) in seen:
                 continue
             seen.add(id(var))
-            sn = layer if attr == "kernel" and is_sn_layer(layer) else None
+            sn = layer if attr == "kernel" and is_spectral(layer) else None
             targets.append(WeightTarget(var, sn))
     return targets
 
@@ -97,7 +87,7 @@ def _sn_owner_map(model) -> dict[int, Any]:
     return {
         id(layer.kernel): layer
         for layer in _all_layers(model)
-        if is_sn_layer(layer) and getattr(layer, "kernel", None) is not None
+        if is_spectral(layer) and getattr(layer, "kernel", None) is not None
     }
 
 
@@ -123,12 +113,8 @@ def weight_targets(
         ValueError: if a variable in ``weights`` does not belong to ``model``
             or nothing is left to perturb.
     """
-    saved = is_saved_model(model)
-    if not saved and not isinstance(model, keras.layers.Layer):
-        raise ValueError(
-            "`model` must be a Keras model or a loaded SavedModel. "
-            f"Received: model={model!r}"
-        )
+    kinds = (model_adapter.KERAS, model_adapter.SAVED_MODEL)
+    saved = model_adapter.kind(model, kinds) == model_adapter.SAVED_MODEL
     if weights is not None:
         owned = {id(v): v for v in model.variables}
         sn = {} if saved else _sn_owner_map(model)
@@ -164,15 +150,15 @@ def base_values(
 ) -> list[tf.Tensor]:
     """The clean values of the targets (effective kernels for SN layers).
 
-    Reading an SN layer's ``normalized_kernel()`` does not update its
-    power-iteration state.
+    Reading an SN layer's effective kernel (``layers.effective_kernel``)
+    does not update its power-iteration state.
 
     Args:
         targets: from ``weight_targets``.
         stop_gradient: when True (the default, used by the attacks, whose
             boxes are centred on these values) the results carry no
             gradient to the model's variables; when False they are
-            differentiable in them (through ``normalized_kernel()`` for SN
+            differentiable in them (through ``layers.effective_kernel`` for SN
             layers).
 
     Returns:
@@ -181,7 +167,7 @@ def base_values(
     out = []
     for t in targets:
         if t.layer is not None:
-            value = t.layer.normalized_kernel()
+            value = effective_kernel(t.layer)
         elif isinstance(t.variable, keras.Variable):
             value = t.variable.value
         else:
@@ -299,7 +285,6 @@ __all__ = [
     "base_values",
     "call_with_weights",
     "is_saved_model",
-    "is_sn_layer",
     "perturbed_call",
     "perturbed_variables",
     "weight_targets",

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from nsr_tf import attacks
-from nsr_tf.attacks import _common
+from nsr_tf.attacks import _steps
 from tests._attack_models import np_l2_dir
 from tests._attack_models import relu_mlp
 
@@ -102,12 +102,12 @@ def test_l2_direction_and_projection_are_exact_at_float32_extremes():
     g = np.array(
         [[3e-25, -4e-25], [3e20, 4e20], [0.0, 0.0], [1.0, 2.0]], np.float32
     )
-    d = _common.l2_direction(tf.constant(g)).numpy()
+    d = _steps.l2_direction(tf.constant(g)).numpy()
     np.testing.assert_allclose(d, np_l2_dir(g.astype(np.float64)), rtol=1e-6)
-    half = _common.l2_direction(tf.constant(g[2:], tf.float16)).numpy()
+    half = _steps.l2_direction(tf.constant(g[2:], tf.float16)).numpy()
     np.testing.assert_allclose(half, [[0, 0], [0.4472, 0.8944]], atol=1e-3)
     x0 = np.zeros_like(g)
-    p = _common.project(tf.constant(g), x0, tf.constant(0.5), 2.0).numpy()
+    p = _steps.project(tf.constant(g), x0, tf.constant(0.5), 2.0).numpy()
     np.testing.assert_allclose(
         np.linalg.norm(p.astype(np.float64), axis=1), [5e-25, 0.5, 0, 0.5],
         rtol=1e-6,

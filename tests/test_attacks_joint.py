@@ -1,5 +1,7 @@
 """Tests for nsr_tf.attacks.joint_pgd / universal_joint_pgd."""
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -118,7 +120,7 @@ def test_universal_equals_one_big_batch_and_differs_per_batch(rng):
     np.testing.assert_allclose(xu.numpy(), xb.numpy(), atol=1e-6)
     for a, b in zip(du, db, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
-    xf, df = joint_pgd(model, x, y, universal=True, batch_size=3, **kw)
+    xf, df = universal_joint_pgd(model, x, y, batch_size=3, **kw)
     np.testing.assert_allclose(xf.numpy(), xb.numpy(), atol=1e-6)
     _, d_half = joint_pgd(model, x[:4], y[:4], **kw)
     assert (
@@ -192,9 +194,11 @@ def test_no_gradient_reaches_or_changes_the_model_variables(rng, universal):
         snap = _snapshot(model)
         with tf.GradientTape(persistent=True) as tape:
             tape.watch(x)
-            xa, d = joint_pgd(
+            attack = universal_joint_pgd if universal else joint_pgd
+            extra = dict(batch_size=4) if universal else {}
+            xa, d = attack(
                 model, x, eps_x=0.1, eps_w=0.01, steps=4, step_size_w=0.005,
-                include_bias=True, universal=universal, batch_size=4,
+                include_bias=True, **extra,
             )  # fmt: skip
             total = tf.reduce_sum(xa) + tf.add_n([tf.reduce_sum(t) for t in d])
         assert max(float(tf.reduce_max(tf.abs(t))) for t in d) > 0
@@ -220,9 +224,10 @@ def test_saved_model_matches_keras_and_is_restored(rng, tmp_path):
     snap = [np.array(v.numpy(), copy=True) for v in loaded.variables]
     x = rng.normal(size=(5, 6)).astype(np.float32)
     kw = dict(eps_x=0.1, eps_w=0.01, steps=10, step_size_w=0.002)
-    for extra in ({}, dict(universal=True, batch_size=2)):
-        xk, dk = joint_pgd(model, x, **kw, **extra)
-        xs, ds = joint_pgd(loaded, x, **kw, **extra)
+    universal = functools.partial(universal_joint_pgd, batch_size=2)
+    for attack in (joint_pgd, universal):
+        xk, dk = attack(model, x, **kw)
+        xs, ds = attack(loaded, x, **kw)
         np.testing.assert_allclose(xs.numpy(), xk.numpy(), atol=1e-6)
         for a, b in zip(ds, dk, strict=True):
             np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
@@ -310,8 +315,9 @@ def test_bad_input(rng, kwargs, match):
     args = dict(y=np.zeros(4, int), eps_x=0.1, eps_w=0.01, steps=2)
     args.update(kwargs)
     y = args.pop("y")
+    attack = universal_joint_pgd if args.pop("universal", 0) else joint_pgd
     with pytest.raises(ValueError, match=match):
-        joint_pgd(model, np.zeros((4, 6), np.float32), y, **args)
+        attack(model, np.zeros((4, 6), np.float32), y, **args)
 
 
 def test_weights_not_in_model_rejected(rng):

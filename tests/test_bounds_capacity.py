@@ -10,6 +10,7 @@ import tensorflow as tf
 from layers import SNConv2D
 from layers import SNDense
 from nsr_tf import bounds
+from nsr_tf.sweep import figure_data
 
 S = [2.0, 0.5, 3.0]
 F = [4.0, 1.0, 6.0]
@@ -59,12 +60,12 @@ def test_phi_wrm_by_hand_and_vacuous():
 
 
 def test_fig3_normalizer():
-    erm = bounds.fig3_normalizer(S, F)
+    erm = figure_data.fig3_normalizer(S, F)
     assert erm == pytest.approx(math.sqrt(bounds.phi_erm(S, F)))
-    adv = bounds.fig3_normalizer(S, F, adversarial=True)
+    adv = figure_data.fig3_normalizer(S, F, adversarial=True)
     # 1 + (1 + 2 + 2*0.5) = 5
     assert adv == pytest.approx(5.0 * erm)
-    c = bounds.fig3_normalizer(S, F, factors=[4.0, 1.0, 1.0])
+    c = figure_data.fig3_normalizer(S, F, factors=[4.0, 1.0, 1.0])
     assert c == pytest.approx(3.0 * math.sqrt(16 + 4 + 4))
 
 
@@ -85,8 +86,11 @@ def test_fig3_normalizer():
         ),
         (lambda: bounds.phi_wrm(S, F, lam=0.0), "`lam` must"),
         (lambda: bounds.capacity_norm(None), "keras.Model"),
-        (lambda: bounds.normalized_margins([[1.0, 0.0]], [0], 0.0), "`phi`"),
-        (lambda: bounds.margins([1.0, 2.0], [0]), "`logits` must"),
+        (
+            lambda: figure_data.normalized_margins([[1.0, 0.0]], [0], 0.0),
+            "`phi`",
+        ),
+        (lambda: figure_data.margins([1.0, 2.0], [0]), "`logits` must"),
     ],
 )
 def test_bad_arguments(call, match):
@@ -97,20 +101,22 @@ def test_bad_arguments(call, match):
 def test_margins_and_normalized_margins():
     logits = np.array([[3.0, 1.0, 2.5], [0.0, 2.0, -1.0]])
     np.testing.assert_allclose(
-        bounds.margins(logits, [0, 0]).numpy(), [0.5, -2.0]
+        figure_data.margins(logits, [0, 0]).numpy(), [0.5, -2.0]
     )
     np.testing.assert_allclose(
-        bounds.margins(logits, np.eye(3)[[2, 1]]).numpy(), [-0.5, 2.0]
+        figure_data.margins(logits, np.eye(3)[[2, 1]]).numpy(), [-0.5, 2.0]
     )
     np.testing.assert_allclose(
-        bounds.normalized_margins(logits, [0, 1], 4.0).numpy(), [0.25, 1.0]
+        figure_data.normalized_margins(logits, [0, 1], 4.0).numpy(), [0.25, 1.0]
     )
 
 
 def test_norm_gain():
     x = np.array([[3.0, 4.0], [1.0, 0.0]])
     logits = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
-    np.testing.assert_allclose(bounds.norm_gain(logits, x).numpy(), [0.2, 2.0])
+    np.testing.assert_allclose(
+        figure_data.norm_gain(logits, x).numpy(), [0.2, 2.0]
+    )
 
 
 def _explicit_conv_sigma(kernel, shape, strides, padding):
@@ -165,9 +171,9 @@ def test_layer_norms_are_exact(rng):
         bounds.capacity_norm(model, "cw")
     # Fig. 3 factors: H*W*C_in/4 of each conv input (8x8x2; 2x2x3 after the
     # pooling), 1 for dense layers; the normalizer P*sqrt(sum c F^2/s^2).
-    factors = bounds.fig3_factors(model)
+    factors = figure_data.fig3_factors(model)
     np.testing.assert_array_equal(factors, [32.0, 3.0, 1.0, 1.0])
-    norm = bounds.fig3_normalizer(sig, frob, factors=factors)
+    norm = figure_data.fig3_normalizer(sig, frob, factors=factors)
     want = np.prod(sig) * math.sqrt(
         sum(c * f**2 / s**2 for c, f, s in zip(factors, frob, sig, strict=True))
     )

@@ -2,7 +2,7 @@
 
 import gzip
 import os
-import pickle
+import pickle  # only to craft a malicious file that must not run
 
 import numpy as np
 import pytest
@@ -28,6 +28,20 @@ MNIST_TRAIN_COUNTS = [
     5949,
 ]
 MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@pytest.fixture
+def small_counts(monkeypatch):
+    """Official counts of the small synthetic files written below."""
+    monkeypatch.setattr(
+        formats,
+        "OFFICIAL_COUNTS",
+        {
+            "mnist": {"train": 600, "test": 600},
+            "cifar10_batch": 4,
+            "svhn": {"train": 600, "test": 600},
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +122,7 @@ def _write_cifar_bin(directory, rng, n_per_batch=4):
     return written
 
 
-def test_cifar10_binary_layout_is_chw_records(tmp_path, rng):
+def test_cifar10_binary_layout_is_chw_records(tmp_path, rng, small_counts):
     written = _write_cifar_bin(str(tmp_path), rng)
     images, labels = formats.read_cifar10_bin(
         str(tmp_path / "cifar-10-batches-bin"), "train"
@@ -122,21 +136,27 @@ def test_cifar10_binary_layout_is_chw_records(tmp_path, rng):
     np.testing.assert_array_equal(y, written["train"][1])
 
 
-def test_cifar10_python_version(tmp_path, rng):
+class _RunsCode:
+    """Unpickling this runs ``open(marker, "w")``: the file must not load."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_cifar10_python_version_is_refused_without_unpickling(tmp_path):
     sub = tmp_path / "cifar-10-batches-py"
     sub.mkdir()
-    written = []
+    marker = tmp_path / "pwned"
     for name in formats.CIFAR10_PY_FILES["train"] + ("test_batch",):
-        img = _raw_images(rng, 3)
-        lab = rng.integers(0, 10, 3).tolist()
-        flat = img.transpose(0, 3, 1, 2).reshape(3, -1)
         with open(sub / name, "wb") as f:
-            pickle.dump({b"data": flat, b"labels": lab}, f)
-        written.append((img, lab))
-    x, y = data.load("cifar10", "train", data_dir=str(tmp_path), source="files")
-    expected = np.concatenate([w[0] for w in written[:5]])
-    np.testing.assert_allclose(x, _expected_color(expected), atol=2e-5)
-    np.testing.assert_array_equal(y, sum((w[1] for w in written[:5]), []))
+            pickle.dump({b"data": _RunsCode(str(marker))}, f)
+    for source in ("files", "auto"):
+        with pytest.raises(ValueError, match="cifar-10-batches-bin"):
+            data.load("cifar10", "test", data_dir=str(tmp_path), source=source)
+    assert not marker.exists()
 
 
 def _write_svhn(directory, rng, n=600):
@@ -154,7 +174,7 @@ def _write_svhn(directory, rng, n=600):
     return out
 
 
-def test_svhn_mat_files_label_10_becomes_0(tmp_path, rng):
+def test_svhn_mat_files_label_10_becomes_0(tmp_path, rng, small_counts):
     written = _write_svhn(str(tmp_path), rng)
     x, y = data.load("svhn", "test", data_dir=str(tmp_path))
     img, lab = written["test"]
@@ -164,7 +184,7 @@ def test_svhn_mat_files_label_10_becomes_0(tmp_path, rng):
     assert y.min() >= 0 and y.max() <= 9 and (lab == 10).any()
 
 
-def test_mnist_idx_files_plain_and_gzipped(tmp_path, rng):
+def test_mnist_idx_files_plain_and_gzipped(tmp_path, rng, small_counts):
     images = rng.integers(0, 256, size=(600, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, 600).astype(np.uint8)
 
@@ -271,7 +291,7 @@ def _corrupt_mnist_gz(d, rng):
 
 def _corrupt_mnist_counts(d, rng):
     _write_mnist(d, rng, n_labels=599)
-    return "mnist", "600 images but 599 labels"
+    return "mnist", r"t10k-labels-idx1-ubyte.*\(599,\); expected \(600,\)"
 
 
 def _corrupt_cifar_bin(d, rng):
@@ -279,7 +299,7 @@ def _corrupt_cifar_bin(d, rng):
     path = os.path.join(d, "cifar-10-batches-bin", "test_batch.bin")
     with open(path, "ab") as f:
         f.write(b"\x00" * 100)  # a partial record
-    return "cifar10", "test_batch.bin.*not a multiple of 3073"
+    return "cifar10", "test_batch.bin.*expected 12292 bytes.*received 12392"
 
 
 def _corrupt_cifar_label(d, rng):
@@ -289,16 +309,6 @@ def _corrupt_cifar_label(d, rng):
     raw[0] = 200  # the first record's label byte
     open(path, "wb").write(bytes(raw))
     return "cifar10", r"Labels .* lie in \[\d+, 200\]"
-
-
-def _corrupt_cifar_py(d, rng):
-    sub = os.path.join(d, "cifar-10-batches-py")
-    os.makedirs(sub)
-    for name in formats.CIFAR10_PY_FILES["train"] + ("test_batch",):
-        with open(os.path.join(sub, name), "wb") as f:
-            pickle.dump({b"data": np.zeros((2, 3072), np.uint8)}, f)
-    _truncate(os.path.join(sub, "test_batch"))
-    return "cifar10", "test_batch.*truncated or corrupt"
 
 
 def _corrupt_svhn(d, rng):
@@ -314,11 +324,12 @@ def _corrupt_svhn(d, rng):
         _corrupt_mnist_counts,
         _corrupt_cifar_bin,
         _corrupt_cifar_label,
-        _corrupt_cifar_py,
         _corrupt_svhn,
     ],
 )
-def test_truncated_or_corrupt_files_raise_a_clear_error(corrupt, tmp_path, rng):
+def test_truncated_or_corrupt_files_raise_a_clear_error(
+    corrupt, tmp_path, rng, small_counts
+):
     name, match = corrupt(str(tmp_path), rng)
     with pytest.raises(ValueError, match=match):
         data.load(name, "test", data_dir=str(tmp_path), source="files")
@@ -333,3 +344,89 @@ def test_tfds_failure_names_the_dataset_and_directory(monkeypatch, tmp_path):
     monkeypatch.setattr(tfds, "load", offline)
     with pytest.raises(ValueError, match="'svhn_cropped'.*no route to host"):
         data.load("svhn", "train", data_dir=str(tmp_path), source="tfds")
+
+
+def _write_cifar_test_batch(directory, n_records):
+    sub = os.path.join(directory, "cifar-10-batches-bin")
+    os.makedirs(sub)
+    records = np.zeros((n_records, formats.CIFAR10_RECORD_BYTES), np.uint8)
+    records.tofile(os.path.join(sub, "test_batch.bin"))
+
+
+def test_cifar10_batch_cut_to_4000_records_is_refused(tmp_path):
+    _write_cifar_test_batch(str(tmp_path), 4000)
+    match = (
+        "test_batch.bin.*expected 30730000 bytes.*10000 records.*"
+        "received 12292000 bytes.*4000 records"
+    )
+    for source in ("files", "auto"):
+        with pytest.raises(ValueError, match=match):
+            data.load("cifar10", "test", data_dir=str(tmp_path), source=source)
+
+
+def test_files_source_never_falls_back_to_the_bundled_mnist(tmp_path):
+    with pytest.raises(ValueError, match="No official mnist files.*data_dir="):
+        data.load("mnist", "test", data_dir=str(tmp_path), source="files")
+    with pytest.raises(ValueError, match="does not exist"):
+        data.load(
+            "mnist", "test", data_dir=str(tmp_path / "no"), source="files"
+        )
+    # An incomplete directory (train files only) names what is missing, for
+    # every source that reads files.
+    _write_mnist(str(tmp_path), np.random.default_rng(0), n=3)
+    for name in formats.MNIST_FILES["test"]:
+        for suffix in ("", ".gz"):
+            if os.path.exists(tmp_path / (name + suffix)):
+                os.remove(tmp_path / (name + suffix))
+    for source in ("files", "auto"):
+        with pytest.raises(
+            ValueError,
+            match="missing t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte",
+        ):
+            data.load("mnist", "test", data_dir=str(tmp_path), source=source)
+    assert data.describe_source("mnist") == "bundled:mnist"
+    assert (
+        data.describe_source("mnist", data_dir=str(tmp_path), source="files")
+        == "files:mnist"
+    )
+
+
+@pytest.mark.parametrize(
+    "shape, match",
+    [
+        ((600, 28, 28), r"shape \(600, 28, 28\); expected \(10000, 28, 28\)"),
+        ((10000, 28, 27), r"expected \(10000, 28, 28\)"),
+    ],
+)
+def test_mnist_header_must_give_the_official_shape(tmp_path, shape, match):
+    for img_name, lab_name in formats.MNIST_FILES.values():
+        images = np.zeros(shape, np.uint8)
+        (tmp_path / img_name).write_bytes(_idx(images))
+        (tmp_path / lab_name).write_bytes(_idx(np.zeros(shape[0], np.uint8)))
+    with pytest.raises(ValueError, match="t10k-images-idx3-ubyte.*" + match):
+        data.load("mnist", "test", data_dir=str(tmp_path), source="files")
+
+
+def test_mnist_idx_content_size_must_match_its_header(tmp_path, small_counts):
+    _write_mnist(str(tmp_path), np.random.default_rng(0))
+    path = tmp_path / formats.MNIST_FILES["test"][1]
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(ValueError, match="implies 608 bytes, received 609"):
+        data.load("mnist", "test", data_dir=str(tmp_path), source="files")
+
+
+def test_svhn_mat_shapes_are_checked(tmp_path, small_counts):
+    from scipy import io as scipy_io
+
+    for split in ("train", "test"):
+        scipy_io.savemat(
+            os.path.join(tmp_path, formats.SVHN_FILES[split]),
+            {
+                "X": np.zeros((32, 32, 3, 599), np.uint8),
+                "y": np.ones((599, 1), np.uint8),
+            },
+        )
+    with pytest.raises(
+        ValueError, match=r"test_32x32.mat.*\(32, 32, 3, 599\).*600\)"
+    ):
+        data.load("svhn", "test", data_dir=str(tmp_path), source="files")

@@ -84,7 +84,7 @@ def test_zero_gradients_and_unbounded_fire():
         (dict(eps_grid=[0.1]), "`eps_grid` must be 1-D"),
         (dict(eps_grid=[0.5, 0.1]), "`eps_grid` must be 1-D"),
         (dict(eps_grid=[0.0, 0.1]), "`eps_grid` must be 1-D"),
-        (dict(norm=3), "`norm` must be one of"),
+        (dict(norm=3), "`norm` must be 2 or inf"),
         (dict(steps=0), "`steps` must be an integer >= 1"),
     ],
 )

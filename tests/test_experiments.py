@@ -255,6 +255,7 @@ def test_fig3_margins_of_an_adversarial_row_are_taken_under_its_attack(
 ):
     from nsr_tf import bounds
     from nsr_tf import data
+    from nsr_tf.sweep import figure_data
 
     x, y = (a[:200] for a in data.load("mnist", "train"))
     record = figures.runs_at(sweep_dir, "mnist/mlp1/fgm_l2", ["2"])[0]
@@ -277,10 +278,10 @@ def test_fig3_margins_of_an_adversarial_row_are_taken_under_its_attack(
     z = model.predict(x_adv, verbose=0)
     true = z[np.arange(len(y)), y]
     z[np.arange(len(y)), y] = -np.inf
-    phi = bounds.fig3_normalizer(
+    phi = figure_data.fig3_normalizer(
         *bounds.layer_norms(model),
         adversarial=True,
-        factors=bounds.fig3_factors(model),
+        factors=figure_data.fig3_factors(model),
     )
     np.testing.assert_allclose(
         got, (true - z.max(1)) / phi, rtol=1e-4, atol=1e-6
@@ -351,13 +352,84 @@ def test_nsr_fig1_script_smoke(tmp_path):
     for label in (
         "Standard",
         "Weight Perturb",
+        "Weight Perturb (printed scale)",
         "AT",
+        "AT (ε=0.03)",
         "AT+β-1",
         "AT+β-2",
         "JIWP",
     ):
         assert f"| {label} |" in stdout
+    assert "AUC ordering, measured:" in stdout
+    assert "AUC ordering, paper:" in stdout
     payload = store.read_json(str(tmp_path / "nsr_fig1.json"))
-    assert payload["records"]["at"]["warm_started"] is True
+    records = payload["records"]
+    assert all(r["init"] == "warm_start" for r in records.values())
+    assert records["weight_perturb"]["config"]["penalty_scale"] == 0.02
+    assert records["weight_perturb_printed"]["config"]["penalty_scale"] == 1
+    assert records["at"]["config"]["rand_init"] is True
+    assert records["at"]["attack_clip"] == [0.0, 1.0]
+    assert records["standard"]["test_examples"] == 50
     for name in payload["records"]:
         assert os.path.getsize(str(tmp_path / f"surface_{name}.png")) > 1000
+
+
+def _run_script(module, *args):
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+def _snapshot(directory):
+    return {
+        os.path.join(root, name): open(os.path.join(root, name), "rb").read()
+        for root, _, names in os.walk(directory)
+        for name in names
+    }
+
+
+@pytest.mark.parametrize(
+    "module, args, match",
+    [
+        ("experiments.table1", ["--betas=inf,x"], "`--betas` must list betas"),
+        ("experiments.table1", ["--rows=mlp9:erm"], "`rows` must name rows"),
+        # The finished sweep below was made with the smoke preset.
+        ("experiments.table1", ["--preset=cpu"], f"Run {ERM}/beta_inf"),
+        ("experiments.table2", ["--rows=x:y"], "`rows` must name rows"),
+        ("experiments.nsr_fig1", ["--eps_x=0,a"], "`--eps_x` must be"),
+    ],
+)
+def test_bad_flags_leave_a_finished_directory_untouched(
+    tmp_path, module, args, match
+):
+    out = str(tmp_path)
+    smoke = sweep.get_preset("smoke")
+    shared = runner.sweep_settings(
+        "mnist", smoke, data_source="bundled:mnist", random_labels=False, seed=0
+    )
+    row = sweep.Row("mnist", "mlp1", "erm")
+    record = store.with_settings(
+        {"run_key": f"{ERM}/beta_inf", "row_key": ERM, "beta": "inf"},
+        runner.run_settings(row, float("inf"), smoke, shared),
+    )
+    store.write_json_atomic(store.record_path(out, f"{ERM}/beta_inf"), record)
+    for script in ("table1", "table2", "nsr_fig1"):
+        with open(os.path.join(out, f"flags_{script}.txt"), "w") as f:
+            f.write("--finished\n")
+    before = _snapshot(out)
+    extra = {
+        "experiments.table1": ["--dataset=mnist", "--preset=smoke"],
+        "experiments.table2": ["--dataset=mnist"],
+    }.get(module, [])
+    code, output = _run_script(module, *extra, *args, f"--output_dir={out}")
+    assert code != 0
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if "FATAL" in line]
+    assert len(errors) == 1 and match in errors[0], output
+    assert _snapshot(out) == before

@@ -77,11 +77,15 @@ def test_exported_model_loads_without_nsr_tf(exported):
     )
 
 
-def test_art_attacks_the_saved_model_like_our_fgm(exported):
+@pytest.mark.parametrize("loader", ["load_attack_ready", "as_callable"])
+def test_art_attacks_the_saved_model_like_our_fgm(exported, loader):
     art_estimators = pytest.importorskip("art.estimators.classification")
     art_attacks = pytest.importorskip("art.attacks.evasion")
     _, x, _, directory = exported
-    loaded = export.load_attack_ready(directory)
+    if loader == "as_callable":  # a plain tf.saved_model.load, then wrapped
+        loaded = export.as_callable(tf.saved_model.load(directory))
+    else:
+        loaded = export.load_attack_ready(directory)
     classifier = art_estimators.TensorFlowV2Classifier(
         model=loaded,
         nb_classes=4,
@@ -96,6 +100,19 @@ def test_art_attacks_the_saved_model_like_our_fgm(exported):
     x_ours = fgm(loaded, tf.constant(x), 0.1, norm=np.inf).numpy()
     assert np.max(np.abs(x_art - x)) == pytest.approx(0.1, abs=1e-6)
     np.testing.assert_allclose(x_art, x_ours, atol=1e-6)
+
+
+def test_as_callable_takes_training_and_rejects_other_objects(exported):
+    model, x, _, directory = exported
+    wrapped = export.as_callable(tf.saved_model.load(directory))
+    np.testing.assert_allclose(
+        wrapped(x, training=False).numpy(),
+        model(x, training=False).numpy(),
+        atol=1e-6,
+    )
+    assert export.as_callable(wrapped) is wrapped
+    with pytest.raises(ValueError, match="`loaded` must be a loaded"):
+        export.as_callable(model)
 
 
 def test_plain_twin_rejects_non_functional_models():
@@ -125,3 +142,20 @@ def test_joint_attack_on_the_saved_model_matches_the_keras_model(exported):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5)
     for b, v in zip(before, loaded.variables, strict=True):
         np.testing.assert_array_equal(b, v.numpy())
+
+
+def test_export_logs_no_info_lines_and_restores_verbosity(tmp_path, caplog):
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    try:
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        with caplog.at_level(logging.INFO):
+            export.export_attack_ready(model, str(tmp_path / "m"))
+        assert absl_logging.get_verbosity() == absl_logging.INFO
+    finally:
+        absl_logging.set_verbosity(absl_logging.WARNING)
+    info = [r.getMessage() for r in caplog.records if r.levelno < 30]
+    assert info == []

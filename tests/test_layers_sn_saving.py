@@ -74,3 +74,42 @@ def test_saved_model_export(rng, tmp_path):
         if v.name.split("/")[-1].split(":")[0] == "u"
     )
     assert restored == saved
+
+
+def test_importing_nsr_tf_registers_the_sn_layers(tmp_path, rng):
+    """A fresh process loads a .keras file of SN layers after nsr_tf only."""
+    import os
+    import subprocess
+    import sys
+
+    model = keras.Sequential([keras.Input((3,)), SNDense(2, beta=0.5)])
+    path = str(tmp_path / "sn.keras")
+    model.save(path)
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import sys, numpy as np, nsr_tf, keras\n"
+        "m = keras.saving.load_model(sys.argv[1])\n"
+        "assert type(m.layers[0]).__name__ == 'SNDense', m.layers\n"
+        "np.save(sys.argv[3], np.asarray(m(np.load(sys.argv[2]))))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            path,
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+        ],
+        cwd=root,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(
+        np.load(tmp_path / "y.npy"), model(x).numpy(), rtol=1e-5, atol=1e-6
+    )

@@ -2,6 +2,7 @@
 
 import os
 import re
+import warnings
 
 import numpy as np
 
@@ -13,7 +14,11 @@ def test_readme_python_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert blocks, "README has no python example"
     namespace = {}
-    exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102
+    with warnings.catch_warnings():
+        # e.g. Keras' "`shuffle=True` was passed, but will be ignored".
+        warnings.filterwarnings("error", message=".*ignored", module="keras")
+        warnings.filterwarnings("error", message=".*shuffle")
+        exec(compile(blocks[0], "README.md", "exec"), namespace)  # noqa: S102
     x, x_adv, eps = namespace["x"], namespace["x_adv"], namespace["eps"]
     dist = np.linalg.norm((x_adv.numpy() - x[:100]).reshape(100, -1), axis=1)
     assert np.all(dist <= eps * (1 + 1e-5))

@@ -12,6 +12,7 @@ from nsr_tf.sweep import report
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import runner
 from nsr_tf.sweep import store
+from nsr_tf.sweep.engine import SweepFailedError
 
 
 def test_paper_table_has_42_rows_and_every_winner_is_in_its_grid():
@@ -221,3 +222,223 @@ def test_time_fits_alternates_and_trains_each_model_fully():
     assert len(seconds) == 2 and all(s > 0 for s in seconds)
     # One warm-up step, then 2 epochs of 3 batches each, for both models.
     assert [int(r.optimizer.iterations) for r in robusts] == [7, 7]
+
+
+def test_mlp_preset_plans_the_issue_budget():
+    preset = sweep.get_preset("mlp")
+    runs = sweep.plan("mnist", preset)
+    assert {r.arch for r, _ in runs} == {"mlp1", "mlp2"}
+    by_row = {}
+    for row, beta in runs:
+        by_row.setdefault(row.training, set()).add((row.arch, beta))
+    inf = float("inf")
+    # the paper selected 16 (PGM) and 8 (WRM) for the 1-layer MLP
+    assert {b for a, b in by_row["pgm_l2"] if a == "mlp1"} == {inf, 8.0, 16.0}
+    assert {b for a, b in by_row["wrm"] if a == "mlp1"} == {inf, 4.0, 8.0}
+    assert len(by_row["fgm_l2"]) == 12  # full grid, both MLPs
+    assert [preset.epochs_for(t) for t in rows_lib.TRAININGS] == [
+        200,
+        30,
+        200,
+        20,
+        200,
+        20,
+    ]
+    assert preset.jit_compile
+    # an explicit --epochs caps every training below its own cap
+    assert sweep.get_preset("mlp", epochs=5).epochs_for("fgm_l2") == 5
+
+
+def test_paper_neighbour_rule_at_the_grid_edge():
+    # CIFAR-10 1-layer MLP PGM: the paper's 0.8 is the smallest of the grid
+    row = rows_lib.Row("cifar10", "mlp1", "pgm_l2")
+    assert rows_lib.row_betas(row, "paper_neighbour") == (
+        float("inf"),
+        0.8,
+        1.0,
+    )
+    assert rows_lib.row_betas(row, "grid") == row.beta_grid
+
+
+def test_preset_rejects_unknown_beta_rule():
+    with pytest.raises(ValueError, match="betas_by_training"):
+        sweep.Preset("x", epochs=1, betas_by_training=(("erm", "best"),))
+
+
+# --- settings fingerprints, resume and corrupt records ----------------------
+
+TINY = sweep.Preset(
+    "tiny",
+    epochs=1,
+    batch_size=64,
+    train_examples=256,
+    eval_examples=200,
+    early_stopping=False,
+    betas=(math.inf,),
+)
+KEY = "mnist/mlp1/erm/beta_inf"
+
+
+def _settings(preset=TINY, random_labels=False, data_source="bundled:mnist"):
+    shared = runner.sweep_settings(
+        "mnist",
+        preset,
+        data_source=data_source,
+        random_labels=random_labels,
+        seed=0,
+    )
+    row = rows_lib.Row("mnist", "mlp1", "erm")
+    return runner.run_settings(row, math.inf, preset, shared)
+
+
+def _finished(out, settings, key=KEY):
+    record = store.with_settings(_record("mlp1", "erm", "inf", 0.9), settings)
+    record["run_key"] = key
+    store.write_json_atomic(store.record_path(out, key), record)
+    return store.record_path(out, key)
+
+
+def test_fingerprint_is_canonical_and_sensitive():
+    a = {"b": (1, 2.5, math.inf), "a": {"y": None, "x": "s"}}
+    b = {"a": {"x": "s", "y": None}, "b": [1, 2.5, math.inf]}
+    assert store.fingerprint(a) == store.fingerprint(b)
+    assert store.fingerprint(a) == store.fingerprint(
+        store.canonical_settings(a)
+    )
+    for changed in ({**b, "b": [1, 2.5]}, {**b, "a": {"x": "s", "y": 0}}):
+        assert store.fingerprint(changed) != store.fingerprint(a)
+    assert store.fingerprint(_settings()) == store.fingerprint(_settings())
+    assert store.fingerprint(_settings()) != store.fingerprint(
+        _settings(random_labels=True)
+    )
+
+
+def test_record_status_and_reuse(tmp_path):
+    out, settings = str(tmp_path), _settings()
+    path = store.record_path(out, KEY)
+    assert store.record_status(path, settings) == (store.MISSING, None)
+    _finished(out, settings)
+    status, record = store.record_status(path, settings)
+    assert status == store.DONE and record["settings"]["run"]["beta"] == "inf"
+    assert store.reuse_record(path, settings, name=KEY) == record
+    other = _settings(sweep.get_preset("smoke"), random_labels=True)
+    assert store.record_status(path, other)[0] == store.MISMATCH
+    with pytest.raises(store.SettingsMismatchError) as err:
+        store.reuse_record(path, other, name=KEY)
+    message = str(err.value)
+    assert KEY in message and path in message and "overwrite" in message
+    assert "preset.train_examples: 256 (recorded) != 2048 (now)" in message
+    assert "random_labels: False (recorded) != True (now)" in message
+    assert "preset.eval_examples: 200 (recorded) != 1000 (now)" in message
+    assert store.reuse_record(path, other, name=KEY, overwrite=True) is None
+    assert not os.path.exists(path)
+
+
+@pytest.mark.parametrize("content", ["", '{"run_key": "mnist/ml', "[1"])
+def test_corrupt_record_is_set_aside_and_redone(tmp_path, content):
+    path = tmp_path / "runs" / "record.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    assert store.record_status(str(path), {})[0] == store.CORRUPT
+    with pytest.warns(UserWarning, match=f"{path}.*moved it to"):
+        assert store.reuse_record(str(path), {}, name="r") is None
+    assert not path.exists()
+    (aside,) = os.listdir(path.parent)
+    assert aside.startswith("record.json.corrupt-")
+    assert (path.parent / aside).read_text() == content
+
+
+def test_reading_records_names_a_corrupt_file(tmp_path):
+    out = str(tmp_path)
+    _finished(out, _settings())
+    bad = store.record_path(out, "mnist/mlp1/erm/beta_2")
+    os.makedirs(os.path.dirname(bad))
+    open(bad, "w").close()
+    with pytest.warns(UserWarning, match=f"{bad} is not valid JSON"):
+        records = store.read_records([out])
+    assert [r["run_key"] for r in records] == [KEY]
+    with pytest.raises(store.CorruptRecordError, match=bad):
+        store.read_json(bad)
+
+
+def test_table_refuses_records_of_different_sweeps(tmp_path):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    _finished(a, _settings())
+    smoke = _settings(sweep.get_preset("smoke"))
+    _finished(b, smoke, key="mnist/mlp1/erm/beta_2")
+    with pytest.raises(
+        store.SettingsMismatchError,
+        match="mix records.*train_examples: 2048 .first. != 256 .second.",
+    ):
+        sweep.write_table("mnist", a, input_dirs=(b,))
+    # Two copies of one run with different settings are refused too.
+    _finished(b, smoke)
+    with pytest.raises(store.SettingsMismatchError, match=f"Run {KEY} has"):
+        store.read_records([a, b])
+    # Shards of one sweep merge.
+    _finished(b, _settings(), key="mnist/mlp1/erm/beta_2")
+    os.remove(store.record_path(b, KEY))
+    table = sweep.write_table("mnist", str(tmp_path / "m"), input_dirs=(a, b))
+    done = {(r["architecture"], r["training"]): r["betas_done"] for r in table}
+    assert done[("1-layer MLP", "ERM")] == 2
+
+
+class _Trained(Exception):
+    pass
+
+
+def _trains():
+    """The sweep trained a run (its failure is reported after the sweep)."""
+    return pytest.raises(SweepFailedError, match="_Trained")
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Running a run's training raises _Trained: nothing trains for real."""
+
+    def build(*args, **kwargs):
+        raise _Trained()
+
+    monkeypatch.setattr(runner.models, "build", build)
+
+
+def _snapshot(directory):
+    """Every file below ``directory`` and its bytes."""
+    return {
+        os.path.join(root, name): open(os.path.join(root, name), "rb").read()
+        for root, _, names in os.walk(directory)
+        for name in names
+    }
+
+
+def _sweep(out, **kwargs):
+    return sweep.run_table1(
+        "mnist", out, TINY, only=("mlp1:erm",), verbose=0, **kwargs
+    )
+
+
+def test_resume_reuses_only_records_of_the_same_settings(tmp_path, no_training):
+    out = str(tmp_path)
+    path = _finished(out, _settings())
+    rows = _sweep(out)  # reused: nothing trained
+    assert sum(r["betas_done"] for r in rows) == 1
+    # The issue's case: a smoke sweep's directory rerun with other settings.
+    _finished(out, _settings(sweep.get_preset("smoke")))
+    files = _snapshot(out)
+    with pytest.raises(
+        store.SettingsMismatchError, match=f"Run {KEY} .*train_examples"
+    ):
+        _sweep(out, random_labels=True)
+    assert _snapshot(out) == files
+    with _trains():
+        _sweep(out, overwrite=True)
+    assert not os.path.exists(path)
+
+
+def test_resume_redoes_a_corrupt_record(tmp_path, no_training):
+    out = str(tmp_path)
+    path = _finished(out, _settings())
+    open(path, "w").write('{"run_key": ')
+    with pytest.warns(UserWarning, match=path), _trains():
+        _sweep(out)
+    assert not os.path.exists(path)

@@ -259,3 +259,65 @@ def test_bad_slurm_array_is_rejected(env, match, monkeypatch):
         monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=match):
         _common.resolve_shards(None, None)
+
+
+def test_a_run_is_finished_only_with_a_record_of_its_settings(tmp_path):
+    path = str(tmp_path / "run" / "record.json")
+    settings = {"epochs": 1, "beta": "inf"}
+    store.write_json_atomic(path, store.with_settings({"x": 1}, settings))
+
+    def finished(task_settings):
+        task = engine_lib.Task(
+            "run", f"{HELPERS}:write_record", {}, path, settings=task_settings
+        )
+        return engine_lib.is_finished(task)
+
+    assert finished(settings)
+    assert not finished({"epochs": 2, "beta": "inf"})  # other settings
+    assert finished(None)  # without settings: the file exists
+    with open(path, "w") as f:
+        f.write('{"x": ')  # truncated
+    assert not finished(settings)
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_fig1_models_depend_on_the_warm_start_task(warm_start, tmp_path):
+    from nsr_tf.sweep import nsr
+
+    budget = nsr.NSRBudget(epochs=1, warm_start=warm_start)
+    order = ["standard", "at", "jiwp"]
+    tasks = nsr.fig1_tasks(
+        order, str(tmp_path), budget, seed=3, data_source="bundled:mnist"
+    )
+    models = tasks[1:] if warm_start else tasks
+    assert [t.key for t in models] == order
+    for task in models:
+        assert task.settings == nsr.model_settings(
+            task.key, budget, seed=3, data_source="bundled:mnist"
+        )
+        assert task.deps == (("warm_start",) if warm_start else ())
+    if warm_start:
+        assert tasks[0].key == "warm_start" and tasks[0].settings is None
+        assert tasks[0].record == models[0].kwargs["init_path"]
+        # Once every model is finished, the warm start is not needed.
+        for task in models:
+            store.write_json_atomic(
+                task.record, store.with_settings({}, task.settings)
+            )
+        again = nsr.fig1_tasks(
+            order, str(tmp_path), budget, seed=3, data_source="bundled:mnist"
+        )
+        assert [t.key for t in again] == order
+
+
+def test_ray_engine_without_ray_is_a_value_error(monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "ray" else find_spec(name, *a),
+    )
+    with pytest.raises(ValueError, match="needs Ray"):
+        engine_lib.make_engine("ray")

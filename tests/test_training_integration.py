@@ -21,8 +21,22 @@ from nsr_tf.training import robustify
 SHAPE = (4, 4, 1)
 CONFIGS = {
     "pgm": dict(mode="pgm", eps=0.3, steps=3),
-    "at_beta": dict(mode="at_beta", eps=0.05, steps=2, beta=0.01, eps_w=0.01),
-    "jiwp": dict(mode="jiwp", alpha=0.01, beta=0.01, eps_w=0.01, eps_x=0.1),
+    "at_beta": dict(
+        mode="at_beta",
+        eps=0.05,
+        steps=2,
+        zeta_weight=0.01,
+        eps_w=0.01,
+        penalty_scale=1.0,
+    ),
+    "jiwp": dict(
+        mode="jiwp",
+        tau_weight=0.01,
+        zeta_weight=0.01,
+        eps_w=0.01,
+        eps_x=0.1,
+        penalty_scale=1.0,
+    ),
     "joint_at": dict(mode="joint_at", eps_x=0.05, eps_w=0.005, steps=2),
 }
 

@@ -7,6 +7,7 @@ import pytest
 from nsr_tf import attacks
 from nsr_tf import bounds
 from nsr_tf import data
+from nsr_tf import evaluation
 from nsr_tf import models
 from nsr_tf.training import RobustConfig
 from nsr_tf.training import robustify
@@ -45,17 +46,18 @@ def test_fgm_training_beats_erm_under_fgm(mnist):
     assert accs["fgm"] > accs["erm"] + 0.15, accs
 
 
+def _accuracy(model, x, y):
+    return float(np.mean(np.argmax(model.predict(x, verbose=0), -1) == y))
+
+
 def test_at_beta_and_jiwp_penalties_shrink_tau_and_zeta(mnist):
     x, y, xt, yt = mnist
     runs = {
         "erm": RobustConfig(mode="erm"),
-        # NSR Fig. 1(e) and (f) settings (nsr_paper.md §2.5), PGD-3.
-        "at_beta": RobustConfig(
-            mode="at_beta", eps=0.03, steps=3, beta=0.005, eps_w=0.01
-        ),
-        "jiwp": RobustConfig(
-            mode="jiwp", alpha=0.02, beta=0.02, eps_w=0.02, eps_x=0.3
-        ),
+        # NSR Fig. 1(e) and (f) settings (nsr_paper.md §2.5, the library's
+        # defaults), PGD-3.
+        "at_beta": RobustConfig(mode="at_beta", eps=0.03, steps=3),
+        "jiwp": RobustConfig(mode="jiwp"),
     }
     stats = {}
     for name, config in runs.items():
@@ -63,8 +65,42 @@ def test_at_beta_and_jiwp_penalties_shrink_tau_and_zeta(mnist):
         tau, zeta = bounds.margin_penalty_from_model(
             model, xt[:200], yt[:200], eps_x=0.3, eps_w=0.02
         )
-        stats[name] = (float(np.mean(tau)), float(np.mean(zeta)))
-    # Measured after one epoch: tau about 0.6x and zeta about 0.4x of ERM's.
+        acc = _accuracy(model, xt, yt)
+        stats[name] = (float(np.mean(tau)), float(np.mean(zeta)), acc)
+    # Measured after one epoch (40 steps) at the default penalty scale:
+    # tau 0.67x / 0.63x and zeta 0.63x / 0.59x of ERM's, test accuracy
+    # 0.34 (AT+β, PGD training learns slowly) / 0.66 (JIWP), ERM 0.75.
     for name in ("at_beta", "jiwp"):
         assert stats[name][0] < 0.8 * stats["erm"][0], stats
-        assert stats[name][1] < 0.6 * stats["erm"][1], stats
+        assert stats[name][1] < 0.7 * stats["erm"][1], stats
+        # ... and the network still learns (a dead one stays at 0.1).
+        assert stats[name][2] > 0.25, stats
+    assert stats["jiwp"][2] > 0.5, stats
+
+
+def test_weight_perturb_defaults_train_and_resist_weight_perturbation():
+    """``RobustConfig(mode="weight_perturb")`` with nothing else trains the
+    paper's MLP on real MNIST and is more accurate than Standard under a
+    weight-only joint PGD at eps_w = 0.005 (issue 17; at the printed
+    penalty scale it would stay at chance)."""
+    x, y = data.load("mnist", "train")
+    xt, yt = data.load("mnist", "test")
+    idx = np.random.default_rng(0).permutation(len(x))[:5000]
+    x, y, xt, yt = x[idx], y[idx], xt[:1000], yt[:1000]
+    accs = {}
+    for name, config in (
+        ("standard", RobustConfig()),
+        ("weight_perturb", RobustConfig(mode="weight_perturb")),
+    ):
+        model = _train("nsr_mlp", config, x, y, epochs=1, batch_size=50)
+        clean = _accuracy(model, xt, yt)
+        attacked = evaluation.robust_accuracy(
+            model, (xt, yt), attacks.joint_pgd, batch_size=500,
+            progress=False, attack_labels="true", eps_x=0.0, eps_w=0.005,
+            steps=20, step_size_x=0.0, step_size_w=0.0005,
+        )  # fmt: skip
+        accs[name] = (clean, attacked)
+    # Measured (5,000 images, 1 epoch, Adam 1e-3): Standard 0.85 clean,
+    # 0.11 attacked; Weight Perturb 0.74 clean, 0.36 attacked.
+    assert accs["weight_perturb"][0] > 0.6, accs
+    assert accs["weight_perturb"][1] > accs["standard"][1] + 0.15, accs

@@ -24,9 +24,23 @@ MODE_KWARGS = {
     "pgm": dict(eps=0.3, steps=3),
     "wrm": dict(gamma=2.0, steps=3),
     "at": dict(eps=0.05, steps=3),
-    "at_beta": dict(eps=0.05, steps=3, beta=0.01, eps_w=0.01),
-    "weight_perturb": dict(alpha=0.25, beta=0.05, eps_x=0.0, eps_w=0.01),
-    "jiwp": dict(alpha=0.01, beta=0.01, eps_w=0.01, eps_x=0.1),
+    "at_beta": dict(
+        eps=0.05, steps=3, zeta_weight=0.01, eps_w=0.01, penalty_scale=1.0
+    ),
+    "weight_perturb": dict(
+        tau_weight=0.25,
+        zeta_weight=0.05,
+        eps_x=0.0,
+        eps_w=0.01,
+        penalty_scale=1.0,
+    ),
+    "jiwp": dict(
+        tau_weight=0.01,
+        zeta_weight=0.01,
+        eps_w=0.01,
+        eps_x=0.1,
+        penalty_scale=1.0,
+    ),
     "joint_at": dict(eps_x=0.05, eps_w=0.005, steps=2),
 }
 
@@ -89,7 +103,7 @@ def test_mode_updates_u_once_per_step_and_the_loss_falls(mode, data):
     if mode in ("fgm", "pgm", "wrm", "at", "at_beta", "joint_at"):
         expected.add("adv_accuracy")
     if mode in ("at_beta", "weight_perturb", "jiwp"):
-        expected |= {"tau", "zeta"}
+        expected |= {"tau", "zeta", "ce", "penalty"}
     assert set(history) == expected
 
 
@@ -180,11 +194,15 @@ def _np_ce(logits, y):
 @pytest.mark.parametrize(
     "mode, kwargs",
     [
-        ("jiwp", dict(alpha=0.3, beta=0.2, eps_x=0.1, eps_w=0.02)),
-        ("weight_perturb", dict(alpha=0.0, beta=0.5, eps_x=0.0, eps_w=0.01)),
-        ("at_beta", dict(eps=0.1, steps=2, alpha=0.1, beta=0.4, eps_w=0.01)),
+        # default penalty_scale (1/50)
+        ("jiwp", dict(tau_weight=0.3, zeta_weight=0.2, eps_x=0.1, eps_w=0.02,
+                      penalty_scale=None)),
+        ("weight_perturb", dict(tau_weight=0.0, zeta_weight=0.5, eps_x=0.0,
+                                eps_w=0.01)),
+        ("at_beta", dict(eps=0.1, steps=2, tau_weight=0.1, zeta_weight=0.4,
+                         eps_w=0.01)),
     ],
-)
+)  # fmt: skip
 def test_loss_is_eq23_with_the_config_eps(mode, kwargs, data):
     x, y = data
     model = _robust(mode, **kwargs)
@@ -202,12 +220,16 @@ def test_loss_is_eq23_with_the_config_eps(mode, kwargs, data):
     )
     tau, zeta = tau.numpy(), zeta.numpy()
     assert np.all(zeta > 0)
-    want = ce + np.mean(cfg.alpha * tau + cfg.beta * zeta)
+    want = ce + cfg.penalty_scale * np.mean(
+        cfg.tau_weight * tau + cfg.zeta_weight * zeta
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.0))
     hist = model.fit(x, y, batch_size=128, epochs=1, verbose=0).history
     assert hist["loss"][0] == pytest.approx(want, rel=1e-5)
     assert hist["tau"][0] == pytest.approx(tau.mean(), rel=1e-5)
     assert hist["zeta"][0] == pytest.approx(zeta.mean(), rel=1e-5)
+    assert hist["ce"][0] == pytest.approx(ce, rel=1e-5)
+    assert hist["penalty"][0] == pytest.approx(want - ce, rel=1e-4)
 
 
 def test_joint_at_applies_the_perturbed_gradient_to_clean_weights(data):
@@ -295,7 +317,7 @@ class _Subclassed(keras.Model):
         (
             lambda: robustify(
                 models.build("mlp1", input_shape=SHAPE, units=8),
-                RobustConfig(mode="jiwp", beta=0.1, eps_w=0.01),
+                RobustConfig(mode="jiwp", zeta_weight=0.1, eps_w=0.01),
             ),
             "activation",
         ),

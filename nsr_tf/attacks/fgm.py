@@ -5,17 +5,22 @@ from typing import Any
 
 import tensorflow as tf
 
-from nsr_tf.attacks import _common as C
+from nsr_tf import checks
+from nsr_tf.attacks import _args
+from nsr_tf.attacks import _compile
+from nsr_tf.attacks import _steps
 
 
 def _build(norm: float, loss_fn: Callable) -> Callable:
     def build(get_model_fn):
         def attack(x, y, eps, clip_min, clip_max):
             model_fn = get_model_fn()
-            labels = C.attack_labels(model_fn, x, y)
-            g = C.input_gradient(model_fn, x, labels, loss_fn)
-            x_adv = x + eps * C.steepest_direction(g, norm)
-            return tf.stop_gradient(C.clip_range(x_adv, clip_min, clip_max))
+            labels = _steps.attack_labels(model_fn, x, y)
+            g = _steps.input_gradient(model_fn, x, labels, loss_fn)
+            x_adv = x + eps * _steps.steepest_direction(g, norm)
+            return tf.stop_gradient(
+                _steps.clip_range(x_adv, clip_min, clip_max)
+            )
 
         return attack
 
@@ -62,17 +67,17 @@ def fgm(
         Farnia et al. 2019, eq. (5) and ``adversarial.py: fgm``
         (spec/sn_paper.md section 4).
     """
-    norm = C.normalize_norm(norm)
-    C.check_nonnegative("eps", eps)
-    x, y, loss_fn = C.prepare(x, y, loss_fn, clip_min, clip_max)
+    norm = checks.parse_norm(norm)
+    checks.check_nonnegative("eps", eps)
+    x, y, loss_fn = _args.prepare(model_fn, x, y, loss_fn, clip_min, clip_max)
     key = ("fgm", norm, loss_fn)
-    return C.run(
+    return _compile.run(
         model_fn,
         key,
         _build(norm, loss_fn),
         x,
         y,
-        C.to_dtype(eps, x.dtype),
-        C.optional_tensor(clip_min, x.dtype),
-        C.optional_tensor(clip_max, x.dtype),
+        _args.to_dtype(eps, x.dtype),
+        _args.optional_tensor(clip_min, x.dtype),
+        _args.optional_tensor(clip_max, x.dtype),
     )

@@ -5,7 +5,10 @@ from typing import Any
 
 import tensorflow as tf
 
-from nsr_tf.attacks import _common as C
+from nsr_tf import checks
+from nsr_tf.attacks import _args
+from nsr_tf.attacks import _compile
+from nsr_tf.attacks import _steps
 
 
 def random_start(
@@ -42,27 +45,27 @@ def random_start(
     dim = tf.cast(tf.reduce_prod(shape[1:]), x.dtype)
     radius = eps * tf.pow(radius_u, 1.0 / dim)
     radius = tf.reshape(radius, [-1] + [1] * (x.shape.rank - 1))
-    return radius * C.l2_direction(gauss)
+    return radius * _steps.l2_direction(gauss)
 
 
 def _build(norm: float, loss_fn: Callable, rand_init: bool) -> Callable:
     def build(get_model_fn):
         def attack(x, y, eps, step_size, steps, clip_min, clip_max, seed):
             model_fn = get_model_fn()
-            labels = C.attack_labels(model_fn, x, y)
+            labels = _steps.attack_labels(model_fn, x, y)
             x_adv = x
             if rand_init:
-                x_adv = C.clip_range(
+                x_adv = _steps.clip_range(
                     x + random_start(x, eps, norm, seed), clip_min, clip_max
                 )
 
             def step(_, x_adv):
-                g = C.input_gradient(model_fn, x_adv, labels, loss_fn)
-                return C.pgd_step(
+                g = _steps.input_gradient(model_fn, x_adv, labels, loss_fn)
+                return _steps.pgd_step(
                     x_adv, g, x, eps, step_size, clip_min, clip_max, norm
                 )
 
-            return C.iterate(steps, step, x_adv)
+            return _compile.iterate(steps, step, x_adv)
 
         return attack
 
@@ -119,24 +122,24 @@ def pgd(
         Farnia et al. 2019, eq. (6) and ``adversarial.py: pgm``
         (spec/sn_paper.md section 4).
     """
-    norm = C.normalize_norm(norm)
-    C.check_nonnegative("eps", eps)
-    C.check_nonnegative("step_size", step_size)
-    C.check_steps(steps)
-    x, y, loss_fn = C.prepare(x, y, loss_fn, clip_min, clip_max)
+    norm = checks.parse_norm(norm)
+    checks.check_nonnegative("eps", eps)
+    checks.check_nonnegative("step_size", step_size)
+    checks.check_integer("steps", steps)
+    x, y, loss_fn = _args.prepare(model_fn, x, y, loss_fn, clip_min, clip_max)
     key = ("pgd", norm, loss_fn, bool(rand_init))
     seed_t = None if seed is None else tf.constant(int(seed), tf.int64)
-    return C.run(
+    return _compile.run(
         model_fn,
         key,
         _build(norm, loss_fn, bool(rand_init)),
         x,
         y,
-        C.to_dtype(eps, x.dtype),
-        C.to_dtype(step_size, x.dtype),
+        _args.to_dtype(eps, x.dtype),
+        _args.to_dtype(step_size, x.dtype),
         tf.cast(steps, tf.int32),
-        C.optional_tensor(clip_min, x.dtype),
-        C.optional_tensor(clip_max, x.dtype),
+        _args.optional_tensor(clip_min, x.dtype),
+        _args.optional_tensor(clip_max, x.dtype),
         seed_t,
     )
 

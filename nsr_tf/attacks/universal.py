@@ -1,4 +1,7 @@
-"""One weight perturbation for a whole dataset (universal joint PGD)."""
+"""One weight perturbation for a whole dataset (universal joint PGD).
+
+``universal_joint_pgd`` is the one entry point of this attack.
+"""
 
 from collections.abc import Callable
 from collections.abc import Sequence
@@ -6,8 +9,9 @@ from typing import Any
 
 import tensorflow as tf
 
-from nsr_tf.attacks import _common as C
-from nsr_tf.attacks import joint as J
+from nsr_tf import checks
+from nsr_tf.attacks import _joint_core as core
+from nsr_tf.attacks import _steps
 
 
 def _build_universal(fwd, loss_fn, opts):
@@ -21,7 +25,7 @@ def _build_universal(fwd, loss_fn, opts):
                 xb,
                 fn_output_signature=tf.int64,
             )
-        base, x_adv, ws = J._start(
+        base, x_adv, ws = core.start(
             fwd, xb, eps_x, eps_w, seed, cmin, cmax, opts
         )
 
@@ -35,8 +39,8 @@ def _build_universal(fwd, loss_fn, opts):
                     xa, yb[b], ws, loss_fn, want_x, want_w, mask=mask[b]
                 )
                 if want_x:
-                    xa = J.box_step(xa, gx, ax, x0, eps_x)
-                    xa = C.clip_range(xa, cmin, cmax)
+                    xa = core.box_step(xa, gx, ax, x0, eps_x)
+                    xa = _steps.clip_range(xa, cmin, cmax)
                 if want_w:
                     acc = [a + g for a, g in zip(acc, gw, strict=True)]
                 return b + 1, out.write(b, xa), acc
@@ -47,7 +51,7 @@ def _build_universal(fwd, loss_fn, opts):
             x_adv = tf.reshape(out.stack(), tf.shape(xb))
             if want_w:
                 ws = [
-                    J.box_step(w, g, aw, b, eps_w, relative)
+                    core.box_step(w, g, aw, b, eps_w, relative)
                     for w, g, b in zip(ws, acc, base, strict=True)
                 ]
             return i + 1, x_adv, ws
@@ -55,7 +59,7 @@ def _build_universal(fwd, loss_fn, opts):
         _, x_adv, ws = tf.while_loop(
             lambda i, *_: i < steps, step, (tf.constant(0), x_adv, ws)
         )
-        return J._finish(fwd, base, x_adv, ws)
+        return core.finish(fwd, base, x_adv, ws)
 
     return attack
 
@@ -125,27 +129,27 @@ def universal_joint_pgd(
         Tsai et al. 2021, section 4.2; the per-test-set reading of the weight
         perturbation (spec/nsr_paper.md sections 2.6 and 5).
     """
-    J._check_joint_args(eps_x, eps_w, steps, step_size_x, step_size_w)
-    x, y, loss_fn, targets = J._prepare(
+    core.check_args(eps_x, eps_w, steps, step_size_x, step_size_w)
+    x, y, loss_fn, targets = core.prepare(
         model, x, y, loss_fn, weights, include_bias, clip_min, clip_max
     )
     n = int(x.shape[0])
     if batch_size is None:
         batch_size = max(n, 1)
-    C.check_steps(batch_size, name="batch_size")
+    checks.check_integer("batch_size", batch_size)
     batch_size = int(min(batch_size, max(n, 1)))
     n_batches = -(-n // batch_size)
     xb = _batched(x, n_batches, batch_size)
     yb = None if y is None else _batched(y, n_batches, batch_size)
     mask = _batched(tf.ones([n], x.dtype), n_batches, batch_size)
-    opts = J._options(eps_x, eps_w, relative, rand_init)
-    fn = J._compiled(
+    opts = core.options(eps_x, eps_w, relative, rand_init)
+    fn = core.compiled(
         model, targets, "universal", loss_fn, opts, _build_universal
     )
-    args = J._budget_args(
+    args = core.budget_args(
         x, eps_x, eps_w, steps, step_size_x, step_size_w, clip_min, clip_max,
         seed,
     )  # fmt: skip
-    x_adv, deltas = J._invoke(model, targets, fn, (xb, yb, mask, *args))
+    x_adv, deltas = core.invoke(model, targets, fn, (xb, yb, mask, *args))
     x_adv = tf.reshape(x_adv, [n_batches * batch_size, *x.shape[1:]])[:n]
     return x_adv, deltas

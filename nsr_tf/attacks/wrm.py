@@ -5,25 +5,28 @@ from typing import Any
 
 import tensorflow as tf
 
-from nsr_tf.attacks import _common as C
+from nsr_tf import checks
+from nsr_tf.attacks import _args
+from nsr_tf.attacks import _compile
+from nsr_tf.attacks import _steps
 
 
 def _build(loss_fn: Callable) -> Callable:
     def build(get_model_fn):
         def attack(x, y, gamma, steps, clip_min, clip_max):
             model_fn = get_model_fn()
-            labels = C.attack_labels(model_fn, x, y)
+            labels = _steps.attack_labels(model_fn, x, y)
             e = 1.0 / (2.0 * gamma)
-            g = C.input_gradient(model_fn, x, labels, loss_fn)
-            x_adv = C.clip_range(x + e * g, clip_min, clip_max)
+            g = _steps.input_gradient(model_fn, x, labels, loss_fn)
+            x_adv = _steps.clip_range(x + e * g, clip_min, clip_max)
 
             def step(t, x_adv):
-                g = C.input_gradient(model_fn, x_adv, labels, loss_fn)
+                g = _steps.input_gradient(model_fn, x_adv, labels, loss_fn)
                 rate = tf.math.rsqrt(tf.cast(t + 2, x.dtype))
                 x_adv = x_adv + rate * (e * g - (x_adv - x))
-                return C.clip_range(x_adv, clip_min, clip_max)
+                return _steps.clip_range(x_adv, clip_min, clip_max)
 
-            return C.iterate(steps, step, x_adv)
+            return _compile.iterate(steps, step, x_adv)
 
         return attack
 
@@ -69,17 +72,17 @@ def wrm(
         Farnia et al. 2019, eq. (7); ``adversarial.py: wrm`` adapted from
         Sinha et al. 2018 (spec/sn_paper.md section 4 and section 12.1).
     """
-    C.check_positive("gamma", gamma)
-    C.check_steps(steps)
-    x, y, loss_fn = C.prepare(x, y, loss_fn, clip_min, clip_max)
-    return C.run(
+    checks.check_positive("gamma", gamma)
+    checks.check_integer("steps", steps)
+    x, y, loss_fn = _args.prepare(model_fn, x, y, loss_fn, clip_min, clip_max)
+    return _compile.run(
         model_fn,
         ("wrm", loss_fn),
         _build(loss_fn),
         x,
         y,
-        C.to_dtype(gamma, x.dtype),
+        _args.to_dtype(gamma, x.dtype),
         tf.cast(steps, tf.int32),
-        C.optional_tensor(clip_min, x.dtype),
-        C.optional_tensor(clip_max, x.dtype),
+        _args.optional_tensor(clip_min, x.dtype),
+        _args.optional_tensor(clip_max, x.dtype),
     )

@@ -17,8 +17,6 @@ from typing import Optional
 
 import tensorflow as tf
 
-from layers.tf_context import compiling_with_xla
-
 _PADDINGS = ("same", "valid")
 
 
@@ -203,13 +201,7 @@ def _dense_inf_norm(kernel):
     with the eq. 23 penalty. Ties go to the first maximizing column (a valid
     subgradient; autodiff splits it among them).
     """
-    magnitude = tf.abs(kernel)
-    if compiling_with_xla():
-        sums = tf.reduce_sum(magnitude, axis=0)
-    else:
-        # Graph/eager: |K|^T 1 as a GEMV beats TF's outer-axis reduction.
-        ones = tf.ones([kernel.shape[0], 1], kernel.dtype)
-        sums = tf.matmul(magnitude, ones, transpose_a=True)[:, 0]
+    sums = tf.reduce_sum(tf.abs(kernel), axis=0)
     column = tf.argmax(sums, output_type=tf.int32)
     norm = tf.gather(sums, column)
 
@@ -257,16 +249,8 @@ def patch_l1(layer: AffineLayer, v: tf.Tensor) -> tf.Tensor:
 
 
 def row_sum(t: tf.Tensor) -> tf.Tensor:
-    """Sum over all but the batch axis: ``(B, ...) -> (B,)``.
-
-    Under XLA, a matrix-vector product with a ones vector (one vectorized
-    GEMV instead of a windowed row reduction; same sum, another order).
-    """
-    t = flatten(t)
-    n = t.shape[-1]
-    if n is None or not compiling_with_xla():
-        return tf.reduce_sum(t, axis=1)
-    return tf.linalg.matvec(t, tf.ones([n], t.dtype))
+    """Sum over all but the batch axis: ``(B, ...) -> (B,)``."""
+    return tf.reduce_sum(flatten(t), axis=1)
 
 
 def batch_max(t: tf.Tensor) -> tf.Tensor:

@@ -10,13 +10,14 @@ linear ``Dense`` giving the logits. ``Flatten``, ``InputLayer`` and
 branches) is outside Theorem 2 and raises a ``ValueError``.
 
 Spectrally-normalized layers contribute their *effective* kernel (the one
-their forward pass applies): a kernel substituted through
-``layers.kernel_override`` if one is active, else ``normalized_kernel()``.
+their forward pass applies, ``layers.effective_kernel``): a kernel
+substituted through ``layers.kernel_override`` if one is active, else
+``normalized_kernel()``.
 """
 
 import keras
 
-from layers import override
+from layers import effective_kernel
 from nsr_tf.bounds import affine as aff
 from nsr_tf.bounds import margin
 
@@ -157,15 +158,6 @@ def check_supported(model) -> None:
     _parse(model)
 
 
-def _effective_kernel(layer):
-    if hasattr(layer, "normalized_kernel"):
-        substituted = override.get_kernel_override(layer)
-        if substituted is not None:
-            return substituted
-        return layer.normalized_kernel()
-    return layer.kernel
-
-
 def model_layers(model) -> list:
     """The model's affine layers with their effective kernels and biases.
 
@@ -182,7 +174,7 @@ def model_layers(model) -> list:
     """
     out = []
     for layer in _parse(model):
-        kernel = _effective_kernel(layer)
+        kernel = effective_kernel(layer)
         bias = layer.bias if layer.use_bias else None
         if isinstance(layer, keras.layers.Conv2D):
             out.append(
@@ -265,7 +257,7 @@ def margin_penalty_from_model(
     """:func:`~nsr_tf.bounds.margin.margin_penalty` for a Keras model.
 
     Differentiable with respect to the model's trainable kernels (through
-    ``normalized_kernel()`` for SN layers); usable inside a compiled
+    ``layers.effective_kernel`` for SN layers); usable inside a compiled
     ``train_step``.
 
     Args:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from absl import logging
 
 from nsr_tf.data import preprocess
 from nsr_tf.data import sources
@@ -25,16 +26,77 @@ def _check(argument: str, value, allowed) -> None:
         )
 
 
-def _read_official(name, official_split, data_dir, source):
+def resolve_source(
+    name: str, *, data_dir: str | None = None, source: str = "auto"
+) -> tuple[str, str | None, str | None]:
+    """Where :func:`load` reads ``name`` from, without reading it.
+
+    ``source="files"`` reads only ``data_dir`` (the bundled MNIST when no
+    ``data_dir`` is given) and never falls back to anything else.
+    ``source="auto"`` reads the official files of ``data_dir`` when it holds
+    any, else the bundled MNIST, else tensorflow-datasets.
+
+    Returns:
+        ``(kind, format, directory)``: kind ``"files"`` (official files of
+        ``data_dir``), ``"bundled"`` or ``"tfds"``.
+
+    Raises:
+        ValueError: when ``source="files"`` finds no official files.
+    """
+    _check("name", name, NAMES)
+    _check("source", source, SOURCES)
+    if data_dir is None:
+        data_dir = os.environ.get(DATA_DIR_ENV) or None
+    if source == "tfds":
+        return "tfds", None, data_dir
     located = sources.locate_files(name, data_dir)
-    if source == "files" or (source == "auto" and located is not None):
-        if located is None:
-            raise ValueError(
-                f"No official {name} files found in `data_dir`. "
-                f"Received: data_dir={data_dir!r}"
+    if located is not None:
+        return ("files", *located)
+    if source == "files" and data_dir:
+        raise ValueError(
+            f"No official {name} files found in `data_dir` (expected "
+            f"{sources.expected_files(name)}, directly or in that "
+            f"sub-folder). Received: data_dir={data_dir!r}"
+            + ("" if os.path.isdir(data_dir) else " (it does not exist)")
+        )
+    bundled = sources.bundled_files(name)
+    if bundled is not None:
+        if data_dir:
+            logging.warning(
+                "No official %s files in data_dir=%r: using the bundled copy "
+                "(source='auto'; pass source='files' to require data_dir).",
+                name,
+                data_dir,
             )
-        return sources.read_files(*located, official_split)
-    return sources.read_tfds(name, official_split, data_dir)
+        return ("bundled", *bundled)
+    if source == "files":
+        raise ValueError(
+            f"`source`='files' needs a `data_dir` holding the official {name} "
+            f"files ({sources.expected_files(name)}). Received: data_dir=None"
+        )
+    return "tfds", None, data_dir
+
+
+def describe_source(
+    name: str, *, data_dir: str | None = None, source: str = "auto"
+) -> str:
+    """A short, path-free label of the data :func:`load` would read.
+
+    ``"files:<format>"``, ``"bundled:mnist"`` or ``"tfds:<name>"``: the
+    same on every machine that reads the same data, so that sweep records
+    can compare it.
+    """
+    kind, fmt, _ = resolve_source(name, data_dir=data_dir, source=source)
+    return f"{kind}:{fmt or name}"
+
+
+def _read_official(name, official_split, data_dir, source):
+    kind, fmt, directory = resolve_source(
+        name, data_dir=data_dir, source=source
+    )
+    if kind == "tfds":
+        return sources.read_tfds(name, official_split, directory)
+    return sources.read_files(fmt, directory, official_split)
 
 
 def draw_random_labels(n: int, *, seed: int, official_split: str) -> np.ndarray:
@@ -67,12 +129,14 @@ def load(
         name: ``"mnist"``, ``"cifar10"`` or ``"svhn"``.
         split: ``"train"``, ``"validation"`` or ``"test"``.
         data_dir: directory with the official files (MNIST idx, CIFAR-10
-            binary or python batches, SVHN ``*_32x32.mat``, directly or in
+            binary batches, SVHN ``*_32x32.mat``, directly or in
             the usual sub-folder), or the tfds data directory. Defaults to
             the ``NSR_TF_DATA_DIR`` environment variable.
         source: ``"files"``, ``"tfds"`` or ``"auto"`` (official files when
             ``data_dir`` holds them or the dataset is bundled -- MNIST is --,
-            else tensorflow-datasets).
+            else tensorflow-datasets). ``"files"`` reads ``data_dir`` only
+            (or the bundled MNIST when no ``data_dir`` is given) and never
+            falls back; see :func:`resolve_source`.
         random_labels: replace every label by a uniform random class drawn
             from ``seed`` (the same labels for every call).
         seed: seed of the random labels.
@@ -85,9 +149,10 @@ def load(
     Raises:
         ValueError: for an unknown name, split or source; when
             ``source="files"`` finds no official files; when an official
-            file is truncated or corrupt; or when tensorflow-datasets cannot
-            provide the data (e.g. offline). The message names the files or
-            dataset expected and the directory.
+            file of the split is missing, is truncated or does not have the
+            official size or count (the message names the file); or when
+            tensorflow-datasets cannot provide the data (e.g. offline). The
+            message names the files or dataset expected and the directory.
 
     Example:
 

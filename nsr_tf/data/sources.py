@@ -24,12 +24,6 @@ _CANDIDATES = {
     ),
     "svhn": (("", "svhn"), "svhn"),
 }
-_MARKERS = {
-    "mnist": formats.MNIST_FILES["train"][0],
-    "cifar10_bin": formats.CIFAR10_BIN_FILES["test"][0],
-    "cifar10_py": formats.CIFAR10_PY_FILES["test"][0],
-    "svhn": formats.SVHN_FILES["test"],
-}
 _READERS = {
     "mnist": formats.read_mnist,
     "cifar10_bin": formats.read_cifar10_bin,
@@ -43,22 +37,44 @@ _FORMATS = {
 }
 
 
+def _all_files(fmt: str) -> tuple[str, ...]:
+    return tuple(n for names in _FILE_LISTS[fmt].values() for n in names)
+
+
 def locate_files(name: str, data_dir: str | None):
-    """Finds official files of ``name`` in ``data_dir`` (or the bundle).
+    """Finds official files of ``name`` in ``data_dir`` (never the bundle).
+
+    A directory counts when it holds any official file of a format; which
+    files of a split are missing is reported by :func:`read_files`.
 
     Returns:
         ``(format, directory)`` or ``None`` when no official files are found.
     """
-    roots = [data_dir] if data_dir else []
-    if name == "mnist":
-        roots.append(BUNDLED_DIR)
-    for root in roots:
-        for fmt in _FORMATS[name]:
-            for sub in _CANDIDATES[fmt][0]:
-                directory = os.path.join(root, sub) if sub else root
-                if formats.find_file(directory, _MARKERS[fmt]):
-                    return fmt, directory
+    if not data_dir:
+        return None
+    for fmt in _FORMATS[name]:
+        for sub in _CANDIDATES[fmt][0]:
+            directory = os.path.join(data_dir, sub) if sub else data_dir
+            if any(formats.find_file(directory, f) for f in _all_files(fmt)):
+                return fmt, directory
     return None
+
+
+def bundled_files(name: str):
+    """``(format, directory)`` of the bundled copy (MNIST only), or None."""
+    return (
+        ("mnist", os.path.join(BUNDLED_DIR, "mnist"))
+        if name == "mnist"
+        else None
+    )
+
+
+def expected_files(name: str) -> str:
+    """The official file names of ``name`` for messages."""
+    return " or ".join(
+        f"{_CANDIDATES[fmt][1]}: {', '.join(_all_files(fmt))}"
+        for fmt in _FORMATS[name]
+    )
 
 
 _EXPECTED_SHAPES = {
@@ -90,6 +106,17 @@ def read_files(fmt: str, directory: str, split: str):
             partly read is returned.
     """
     expected = ", ".join(_FILE_LISTS[fmt][split])
+    missing = [
+        f
+        for f in _FILE_LISTS[fmt][split]
+        if not formats.find_file(directory, f)
+    ]
+    if missing:
+        raise ValueError(
+            f"The official {split} files of {fmt} are incomplete in "
+            f"`data_dir`={directory!r}: missing {', '.join(missing)} "
+            f"(expected {expected})."
+        )
     try:
         images, labels = _READERS[fmt](directory, split)
     except Exception as exc:  # noqa: BLE001  (any reader failure)

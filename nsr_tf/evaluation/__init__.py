@@ -1,5 +1,8 @@
 """Evaluation helpers: robust accuracy, accuracy surfaces, masking screens."""
 
+from nsr_tf.evaluation.certify import bound_certified_accuracy
+from nsr_tf.evaluation.certify import certified_accuracy
+from nsr_tf.evaluation.certify import certified_surface
 from nsr_tf.evaluation.masking import MaskingReport
 from nsr_tf.evaluation.masking import Screen
 from nsr_tf.evaluation.masking import gradient_masking_report
@@ -13,6 +16,9 @@ __all__ = [
     "MaskingReport",
     "Screen",
     "accuracy_surface",
+    "bound_certified_accuracy",
+    "certified_accuracy",
+    "certified_surface",
     "gradient_masking_report",
     "logits_under",
     "plot_surface",

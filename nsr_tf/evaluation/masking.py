@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from nsr_tf.attacks import _common as C
+from nsr_tf import checks
+from nsr_tf import model_adapter
+from nsr_tf.attacks import _args
+from nsr_tf.attacks import _steps
 from nsr_tf.attacks.fgm import fgm
 from nsr_tf.attacks.pgd import pgd
 from nsr_tf.evaluation.robust_accuracy import robust_accuracy
@@ -67,12 +70,13 @@ class MaskingReport:
 
 
 def _zero_gradient_fraction(model_fn, x, y, batch_size) -> float:
-    fn = C.as_model_fn(model_fn)
+    fn = model_adapter.logits_fn(model_fn)
     zero = 0
     for s in range(0, len(x), batch_size):
-        xb = C.as_input(x[s : s + batch_size])
-        yb = C.as_labels(y[s : s + batch_size])
-        g = C.input_gradient(fn, xb, yb, C.softmax_cross_entropy).numpy()
+        xb = _args.as_input(x[s : s + batch_size])
+        yb = checks.class_indices(y[s : s + batch_size], keep_one_hot=True)
+        loss = _steps.softmax_cross_entropy
+        g = _steps.input_gradient(fn, xb, yb, loss).numpy()
         flat = np.abs(g.reshape(len(g), -1)).max(axis=1)
         zero += int(np.sum(flat == 0))
     return zero / len(x)
@@ -120,8 +124,8 @@ def gradient_masking_report(
     Raises:
         ValueError: bad ``eps_grid``, ``norm`` or ``steps``.
     """
-    norm = C.normalize_norm(norm)
-    C.check_steps(steps)
+    norm = checks.parse_norm(norm)
+    checks.check_integer("steps", steps)
     grid = np.asarray(eps_grid, dtype=np.float64)
     if (
         grid.ndim != 1

@@ -8,8 +8,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from nsr_tf import checks
+from nsr_tf import model_adapter
 from nsr_tf import perturb
-from nsr_tf.attacks import _common as C
+from nsr_tf.attacks import _args
 
 ATTACK_LABELS = ("predicted", "true")
 
@@ -38,11 +40,6 @@ def _batches(data: Any, batch_size: int) -> tuple[Iterator, int | None]:
     ), count
 
 
-def _label_indices(y: Any) -> np.ndarray:
-    y = np.asarray(y)
-    return np.argmax(y, axis=-1) if y.ndim > 1 else y.astype(np.int64)
-
-
 def logits_under(
     model: Any,
     x: Any,
@@ -56,15 +53,16 @@ def logits_under(
     Keras models get the deltas substituted (no mutation); SavedModels get
     them added in place and restored exactly.
     """
+    x = _args.as_input(x)
     if deltas is None:
-        return C.as_model_fn(model)(C.as_input(x))
+        return model_adapter.logits_fn(model, name="model")(x)
     targets = perturb.weight_targets(
         model, include_bias=include_bias, weights=weights
     )
-    if perturb.is_saved_model(model):
+    if model_adapter.is_saved_model(model):
         with perturb.perturbed_variables(targets, deltas):
-            return model.serve(C.as_input(x))
-    return perturb.perturbed_call(model, C.as_input(x), deltas, targets=targets)
+            return model.serve(x)
+    return perturb.perturbed_call(model, x, deltas, targets=targets)
 
 
 def robust_accuracy(
@@ -112,7 +110,8 @@ def robust_accuracy(
         Farnia et al. 2019, section 5 and Table 1 (spec/sn_paper.md
         section 6); Tsai et al. 2021, section 4.2.
     """
-    C.check_steps(batch_size, name="batch_size")
+    checks.check_integer("batch_size", batch_size)
+    model_adapter.kind(model)
     if attack_labels not in ATTACK_LABELS:
         raise ValueError(
             f"`attack_labels` must be one of {ATTACK_LABELS}. Received: "
@@ -124,7 +123,6 @@ def robust_accuracy(
     joint_opts = {k: attack_kwargs.get(k) for k in ("include_bias", "weights")}
     joint_opts["include_bias"] = bool(joint_opts["include_bias"])
     for step, (xb, yb) in enumerate(batches):
-        truth = _label_indices(yb)
         if attack is None:
             logits = logits_under(model, xb)
         else:
@@ -135,7 +133,9 @@ def robust_accuracy(
                 logits = logits_under(model, x_adv, deltas, **joint_opts)
             else:
                 logits = logits_under(model, out)
-        pred = np.argmax(np.asarray(logits), axis=-1)
+        logits = np.asarray(logits)
+        truth = checks.class_indices(yb, logits.shape[-1]).numpy()
+        pred = np.argmax(logits, axis=-1)
         correct += int(np.sum(pred == truth))
         total += len(truth)
         if bar is not None:

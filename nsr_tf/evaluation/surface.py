@@ -4,8 +4,10 @@ from typing import Any
 
 import numpy as np
 
+from nsr_tf import checks
 from nsr_tf.attacks.joint import joint_pgd
 from nsr_tf.attacks.universal import universal_joint_pgd
+from nsr_tf.evaluation.robust_accuracy import ATTACK_LABELS
 from nsr_tf.evaluation.robust_accuracy import logits_under
 from nsr_tf.evaluation.robust_accuracy import robust_accuracy
 
@@ -85,7 +87,8 @@ def accuracy_surface(
             ``universal=True`` for one perturbation over all of ``x``
             (computed in batches of ``batch_size``).
         attack_labels: ``"true"`` (default) or ``"predicted"``.
-        progress: show a progress bar per grid point.
+        progress: print one labelled line per grid point, e.g.
+            ``surface eps_x=0.02 eps_w=0.001 (7/36): acc=0.8125``.
         **joint_kwargs: passed to ``joint_pgd`` (``steps``, ``step_size_x``,
             ``step_size_w``, ``relative``, ``clip_min``, ``universal``...).
 
@@ -103,9 +106,13 @@ def accuracy_surface(
     """
     ex = _check_grid("eps_x_grid", eps_x_grid)
     ew = _check_grid("eps_w_grid", eps_w_grid)
+    if attack_labels not in ATTACK_LABELS:
+        raise ValueError(
+            f"`attack_labels` must be one of {ATTACK_LABELS}. Received: "
+            f"attack_labels={attack_labels!r}"
+        )
     universal = bool(joint_kwargs.pop("universal", False))
     acc = np.zeros((len(ex), len(ew)))
-    truth = np.asarray(y)
     for i, eps_x in enumerate(ex):
         for j, eps_w in enumerate(ew):
             kw = dict(joint_kwargs, eps_x=float(eps_x), eps_w=float(eps_w))
@@ -115,7 +122,7 @@ def accuracy_surface(
                     model, x, y_att, batch_size=batch_size, **kw
                 )
                 acc[i, j] = _accuracy_at(
-                    model, x_adv, truth, deltas, batch_size, kw
+                    model, x_adv, y, deltas, batch_size, kw
                 )
             else:
                 acc[i, j] = robust_accuracy(
@@ -123,9 +130,16 @@ def accuracy_surface(
                     (x, y),
                     joint_pgd,
                     batch_size=batch_size,
-                    progress=progress,
+                    progress=False,
                     attack_labels=attack_labels,
                     **kw,
+                )
+            if progress:
+                done, total = i * len(ew) + j + 1, acc.size
+                print(
+                    f"surface eps_x={eps_x:g} eps_w={eps_w:g} "
+                    f"({done}/{total}): acc={acc[i, j]:.4f}",
+                    flush=True,
                 )
     return acc, surface_auc(acc, ex, ew)
 
@@ -139,10 +153,11 @@ def _accuracy_at(model, x_adv, truth, deltas, batch_size, kw) -> float:
     x_adv = np.asarray(x_adv)
     for s in range(0, len(x_adv), batch_size):
         logits = logits_under(model, x_adv[s : s + batch_size], deltas, **opts)
-        labels = truth[s : s + batch_size]
-        if labels.ndim > 1:
-            labels = np.argmax(labels, axis=-1)
-        correct += int(np.sum(np.argmax(np.asarray(logits), -1) == labels))
+        logits = np.asarray(logits)
+        labels = checks.class_indices(
+            truth[s : s + batch_size], logits.shape[-1]
+        ).numpy()
+        correct += int(np.sum(np.argmax(logits, -1) == labels))
     return correct / len(x_adv)
 
 
@@ -154,6 +169,7 @@ def plot_surface(
     *,
     title: str | None = None,
     levels: int = 11,
+    certified: Any = None,
 ) -> str:
     """Writes a filled contour plot of an accuracy surface to a PNG.
 
@@ -167,6 +183,9 @@ def plot_surface(
         path: output PNG path.
         title: optional title (e.g. with the AUC).
         levels: number of contour levels on [0, 1].
+        certified: optional certified surface of the same shape
+            (``certified_surface``), drawn as labelled red contour lines
+            over the attacked surface's filled contours.
 
     Returns:
         ``path``.
@@ -186,6 +205,18 @@ def plot_surface(
     ax.contour(ex, ew, acc.T, levels=np.linspace(0, 1, levels), colors="k",
                linewidths=0.4)  # fmt: skip
     fig.colorbar(filled, ax=ax, label="test accuracy")
+    if certified is not None:
+        cert = np.asarray(certified, dtype=np.float64)
+        if cert.shape != acc.shape:
+            raise ValueError(
+                "`certified` must have the shape of `acc`. Received: "
+                f"certified.shape={cert.shape}, acc.shape={acc.shape}"
+            )
+        lines = ax.contour(
+            ex, ew, cert.T, levels=np.linspace(0.1, 0.9, 5), colors="r",
+            linewidths=1.0, linestyles="dashed",
+        )  # fmt: skip
+        ax.clabel(lines, fontsize=6, fmt="%.1f")
     ax.set_xlabel("ε_x")
     ax.set_ylabel("ε_w")
     if title:

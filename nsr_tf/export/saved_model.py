@@ -17,16 +17,24 @@ The exported SavedModel
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import logging as absl_logging
+
+from layers import effective_kernel
+from layers import is_spectral
+from nsr_tf import model_adapter
 
 _SN_ONLY_KEYS = ("beta", "power_iterations", "method")
 
 
 def _plain_layer(layer):
     """The plain Keras parent of an SN layer, with the same configuration."""
-    if not hasattr(layer, "normalized_kernel"):
+    if not is_spectral(layer):
         return layer.__class__.from_config(layer.get_config())
     config = {
         k: v for k, v in layer.get_config().items() if k not in _SN_ONLY_KEYS
@@ -41,9 +49,9 @@ def _plain_layer(layer):
 
 
 def _frozen_weights(layer) -> list[np.ndarray]:
-    if not hasattr(layer, "normalized_kernel"):
+    if not is_spectral(layer):
         return layer.get_weights()
-    weights = [keras.ops.convert_to_numpy(layer.normalized_kernel())]
+    weights = [keras.ops.convert_to_numpy(effective_kernel(layer))]
     if getattr(layer, "use_bias", False):
         weights.append(keras.ops.convert_to_numpy(layer.bias))
     return weights
@@ -106,8 +114,27 @@ def export_attack_ready(model: keras.Model, directory: str) -> keras.Model:
         fn=serve,
         input_signature=[tf.TensorSpec(shape, tf.float32, name="images")],
     )
-    archive.write_out(directory, verbose=False)
+    with quiet_tf_logs():
+        archive.write_out(directory, verbose=False)
     return twin
+
+
+@contextlib.contextmanager
+def quiet_tf_logs():
+    """Lowers TensorFlow's and absl's log verbosity to WARNING meanwhile.
+
+    Saving a SavedModel logs INFO lines ("Writing fingerprint to ...",
+    renamed inputs, sharding durations) that would flood a sweep's log.
+    """
+    tf_logger = tf.get_logger()
+    tf_level, absl_level = tf_logger.level, absl_logging.get_verbosity()
+    tf_logger.setLevel(logging.WARNING)
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(tf_level)
+        absl_logging.set_verbosity(absl_level)
 
 
 class SavedModelClassifier:
@@ -139,3 +166,29 @@ class SavedModelClassifier:
 def load_attack_ready(directory: str) -> SavedModelClassifier:
     """Loads an exported SavedModel with ``tf.saved_model.load`` only."""
     return SavedModelClassifier(tf.saved_model.load(directory))
+
+
+def as_callable(loaded) -> SavedModelClassifier:
+    """A loaded SavedModel as ``model(images, training=False) -> logits``.
+
+    ``tf.saved_model.load`` returns an object with a ``serve`` endpoint but
+    no ``__call__``; third-party tools such as ART's
+    ``TensorFlowV2Classifier`` call ``model(x, training=...)``. This wraps
+    it (``load_attack_ready`` already returns the wrapped form, which is
+    returned unchanged).
+
+    Args:
+        loaded: the result of ``tf.saved_model.load`` on a SavedModel with a
+            ``serve`` signature (from ``export_attack_ready`` or
+            ``keras.Model.export``), or a ``SavedModelClassifier``.
+
+    Returns:
+        A ``SavedModelClassifier``.
+
+    Raises:
+        ValueError: when ``loaded`` is not a loaded SavedModel.
+    """
+    if isinstance(loaded, SavedModelClassifier):
+        return loaded
+    model_adapter.kind(loaded, (model_adapter.SAVED_MODEL,), name="loaded")
+    return SavedModelClassifier(loaded)

@@ -4,11 +4,11 @@
 logits for every network of the SN paper's spec §2 and the NSR paper's MLP.
 """
 
-import math
 from typing import Any
 
 import keras
 
+from nsr_tf import checks
 from nsr_tf.models._lrn import LocalResponseNormalization
 from nsr_tf.models.alexnet import alexnet
 from nsr_tf.models.alexnet import elu_alexnet
@@ -111,13 +111,8 @@ def build(
             "`input_shape` must be a sequence of positive integers, e.g. "
             f"(28, 28, 1). Received: input_shape={input_shape!r}"
         )
-    if int(num_classes) != num_classes or num_classes < 2:
-        raise ValueError(
-            "`num_classes` must be an integer >= 2. "
-            f"Received: num_classes={num_classes}"
-        )
-    if math.isnan(beta) or beta <= 0:
-        raise ValueError(f"`beta` must be > 0. Received: beta={beta}")
+    checks.check_integer("num_classes", num_classes, minimum=2)
+    beta = checks.check_positive("beta", beta, finite=False)
     return _BUILDERS[name](
         input_shape=shape,
         beta=float(beta),

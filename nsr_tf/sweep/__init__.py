@@ -7,6 +7,7 @@ from nsr_tf.sweep.presets import get_preset
 from nsr_tf.sweep.rows import Row
 from nsr_tf.sweep.rows import attack_setting
 from nsr_tf.sweep.rows import table1_rows
+from nsr_tf.sweep.table1 import check_resume
 from nsr_tf.sweep.table1 import plan
 from nsr_tf.sweep.table1 import run_table1
 from nsr_tf.sweep.table1 import shard
@@ -18,6 +19,7 @@ __all__ = [
     "Preset",
     "Row",
     "attack_setting",
+    "check_resume",
     "get_preset",
     "plan",
     "table1_rows",

@@ -2,10 +2,11 @@
 
 A :class:`Task` is a small spec that any process can execute: the run key,
 the import path of a function and its keyword arguments (plain values), the
-file whose existence marks the run finished, and the keys of the runs it
-must wait for. :class:`InProcessEngine` runs the tasks in order in this
-process; :class:`nsr_tf.sweep.ray_engine.RayEngine` submits one Ray task per
-run. Both
+file that marks the run finished (with the run's settings, whose
+fingerprint it must hold), and the keys of the runs it must wait for.
+:class:`InProcessEngine` runs the tasks in order in this process;
+:class:`nsr_tf.sweep.ray_engine.RayEngine` submits one Ray task per run.
+Both
 
 * never redo a finished run (:func:`is_finished`);
 * start a run only once the runs it depends on have finished, and fail it
@@ -21,12 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import os
 import sys
 
 from absl import logging
 
 from nsr_tf.sweep import progress
+from nsr_tf.sweep import store
 
 ENGINES = ("inprocess", "ray")
 
@@ -39,9 +42,12 @@ class Task:
         key: unique run key, e.g. ``mnist/mlp1/erm/beta_inf``.
         fn: ``"package.module:function"``, called as ``fn(**kwargs)``.
         kwargs: plain keyword arguments (numbers, strings, lists, dicts).
-        record: path of the file the run writes last; once it exists the
-            run is finished and is never redone.
+        record: path of the file the run writes last.
         deps: keys of earlier tasks that must finish before this one starts.
+        settings: the run's settings (a plain dict), or None. With settings,
+            the run is finished once ``record`` is a record of them (same
+            fingerprint, :func:`nsr_tf.sweep.store.record_status`); without,
+            once ``record`` exists. A finished run is never redone.
     """
 
     key: str
@@ -49,6 +55,7 @@ class Task:
     kwargs: dict
     record: str
     deps: tuple[str, ...] = ()
+    settings: dict | None = None
 
 
 class SweepFailedError(RuntimeError):
@@ -73,8 +80,15 @@ class SweepResult:
 
 
 def is_finished(task: Task) -> bool:
-    """Whether ``task``'s run is finished (the one check both engines use)."""
-    return os.path.exists(task.record)
+    """Whether ``task``'s run is finished (the one check both engines use).
+
+    Records of other settings are rejected before a sweep runs (its
+    ``check_resume``); here such a record, like a corrupt one, only means
+    the run is not finished: the run itself sets it aside or redoes it.
+    """
+    if task.settings is None:
+        return os.path.exists(task.record)
+    return store.record_status(task.record, task.settings)[0] == store.DONE
 
 
 def check_tasks(tasks: list[Task]) -> None:
@@ -220,6 +234,10 @@ def make_engine(
         cpus_per_run: CPUs (and TensorFlow threads) each Ray run declares.
         gpus_per_run: GPUs each Ray run declares.
         max_retries: Ray retries of a run whose worker died.
+
+    Raises:
+        ValueError: for an unknown name, bad Ray arguments, or ``"ray"``
+            where Ray is not installed.
     """
     if name not in ENGINES:
         raise ValueError(
@@ -227,6 +245,11 @@ def make_engine(
         )
     if name == "inprocess":
         return InProcessEngine()
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError(
+            '`engine` "ray" needs Ray (pip install "nsr_tf[ray]"), which is '
+            "not installed. Received: engine='ray'"
+        )
     from nsr_tf.sweep import ray_engine
 
     return ray_engine.RayEngine(

@@ -19,6 +19,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
+from nsr_tf.bounds import model_norms  # noqa: E402
+from nsr_tf.sweep import figure_data  # noqa: E402
 from nsr_tf.sweep import rows as rows_lib  # noqa: E402
 from nsr_tf.sweep import store  # noqa: E402
 
@@ -60,10 +62,8 @@ def load_run_model(output_dir: str, record: dict) -> keras.Model:
 
 def norm_gains(model, x, *, batch_size=500) -> np.ndarray:
     """Per-example ||f(x)||_2 / ||x||_2 on logits (Fig. 2a)."""
-    from nsr_tf.bounds import norm_gain
-
     logits = model.predict(x, batch_size=batch_size, verbose=0)
-    return np.asarray(norm_gain(logits, x))
+    return np.asarray(figure_data.norm_gain(logits, x))
 
 
 @tf.function(reduce_retracing=True)
@@ -144,11 +144,6 @@ def normalized_margins(model, record: dict, x, labels) -> np.ndarray:
     labels; clean inputs for ERM), divided by the SN repository's
     normalizer with its per-layer factors.
     """
-    from nsr_tf.bounds import fig3_factors
-    from nsr_tf.bounds import fig3_normalizer
-    from nsr_tf.bounds import layer_norms
-    from nsr_tf.bounds import margins
-
     attack, kwargs = rows_lib.AttackSetting(**record["attack"]).attack_call()
     inputs = x
     if attack is not None:
@@ -160,12 +155,12 @@ def normalized_margins(model, record: dict, x, labels) -> np.ndarray:
             ]
         )
     logits = model.predict(inputs, verbose=0, batch_size=500)
-    phi = fig3_normalizer(
-        *layer_norms(model),
+    phi = figure_data.fig3_normalizer(
+        *model_norms.layer_norms(model),
         adversarial=attack is not None,
-        factors=fig3_factors(model),
+        factors=figure_data.fig3_factors(model),
     )
-    return np.asarray(margins(logits, labels)) / phi
+    return np.asarray(figure_data.margins(logits, labels)) / phi
 
 
 def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
@@ -173,7 +168,7 @@ def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
 
     The normalizer is ``P * S`` (ERM) or ``P * (2 + sum of prefix products)
     * S`` (FGM/PGM) from the exact operator norms of each layer, with the
-    repository's per-layer factors ``c_i`` (``nsr_tf.bounds.fig3_factors``).
+    repository's per-layer factors ``c_i`` (:func:`figure_data.fig3_factors`).
     For an adversarially trained row the margins are taken at the row's own
     training attack on the model's predicted labels (the repository used
     eps = 0.3 for FGM by accident; spec sn_paper.md §8, item 9).
@@ -230,6 +225,32 @@ def fig5(output_dir, row_key, attack_name, eps_grid, x, y, path) -> str:
         ax.plot(eps_grid, errors, marker="o", label=f"β={record['beta']}")
     ax.set(xlabel=f"{attack_name} ε", ylabel="test error", title=row_key)
     ax.legend()
+    return _save(fig, path)
+
+
+def certified_vs_eps(output_dir, row_key, eps_grid, x, y, path) -> str:
+    """Certified l2 test accuracy vs eps for each beta of a row.
+
+    The l2 Lipschitz-margin certificate (``docs/certificates.md``): one
+    margin pass per model for the whole grid. Runs whose model has a layer
+    without a known Lipschitz constant (LRN, branches) are left out.
+    """
+    from nsr_tf import evaluation
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    skipped = []
+    for record in row_runs(output_dir, row_key):
+        model = load_run_model(output_dir, record)
+        try:
+            acc = evaluation.certified_accuracy(model, x, y, eps=eps_grid)
+        except ValueError:
+            skipped.append(record["beta"])
+            continue
+        ax.plot(eps_grid, acc, marker="o", label=f"β={record['beta']}")
+    title = row_key if not skipped else f"{row_key} (not certifiable)"
+    ax.set(xlabel="l2 ε", ylabel="certified test accuracy", title=title)
+    if len(skipped) < len(row_runs(output_dir, row_key)):
+        ax.legend()
     return _save(fig, path)
 
 

@@ -80,6 +80,37 @@ class Row:
         return 25 if self.arch == "elunet" else None
 
 
+def paper_beta(row: Row) -> float:
+    """The beta the paper's validation selected for ``row`` (Table 1)."""
+    for ref in reference.table1_rows(row.dataset):
+        if (ref["arch"], ref["training"]) == (row.arch, row.training):
+            selected = ref["selected_beta"]
+            return INF if selected == "inf" else float(selected)
+    raise ValueError(f"`row` is not a Table 1 row. Received: row={row.key}")
+
+
+def row_betas(row: Row, rule: str) -> tuple[float, ...]:
+    """The betas of ``row`` that a preset's rule picks (``BETA_RULES``).
+
+    ``"grid"``: the row's whole grid. ``"paper_neighbour"``: infinity, the
+    paper's selected beta and its neighbour in the grid (the next smaller
+    finite value, else the next larger one; the largest finite value when
+    the paper selected infinity), in grid order.
+    """
+    grid = row.beta_grid
+    if rule == "grid":
+        return grid
+    chosen = paper_beta(row)
+    finite = sorted(b for b in grid if not math.isinf(b))
+    picked = {INF, chosen}
+    if math.isinf(chosen):
+        picked.add(finite[-1])
+    else:
+        i = finite.index(chosen)
+        picked.add(finite[i - 1] if i > 0 else finite[min(1, len(finite) - 1)])
+    return tuple(b for b in grid if b in picked)
+
+
 def table1_rows(dataset: str) -> list[Row]:
     """The Table 1 rows of ``dataset`` in the paper's order."""
     return [

@@ -15,6 +15,7 @@ from nsr_tf import evaluation
 from nsr_tf import export
 from nsr_tf import models
 from nsr_tf import training
+from nsr_tf.sweep import certified
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import store
 from nsr_tf.sweep.epoch_progress import EpochProgress
@@ -33,6 +34,7 @@ class SweepData:
     y_test: np.ndarray
     c2: float
     random_labels: bool = False
+    data_source: str = ""
 
     @classmethod
     def load(
@@ -59,6 +61,9 @@ class SweepData:
                 random_labels=random_labels,
                 seed=100,
             )
+        data_source = data_lib.describe_source(
+            dataset, data_dir=data_dir, source=source
+        )
         c2 = data_lib.mean_l2_norm(arrays["train"][0])
         x_tr, y_tr = arrays["train"]
         x_te, y_te = arrays["test"]
@@ -76,6 +81,7 @@ class SweepData:
             y_te,
             c2,
             random_labels,
+            data_source,
         )
 
 
@@ -126,6 +132,64 @@ def run_key(row: rows_lib.Row, beta: float) -> str:
     return f"{row.key}/beta_{rows_lib.format_beta(beta)}"
 
 
+def run_epochs(row: rows_lib.Row, preset) -> int:
+    """The preset's epochs for the row's training, capped by the row's
+    own (e.g. ELU-Net: 25)."""
+    epochs = preset.epochs_for(row.training)
+    if row.max_epochs is not None:
+        return min(epochs, row.max_epochs)
+    return epochs
+
+
+def sweep_settings(
+    dataset: str,
+    preset,
+    *,
+    data_source: str,
+    random_labels: bool,
+    seed: int,
+    **extra,
+) -> dict:
+    """Settings shared by every run of a Table 1 sweep (records' ``sweep``).
+
+    Every preset field that affects a run's result (not its name, nor the
+    beta grid: each run records its own beta), the dataset and where it was
+    read from, random labels, the seed and the library version. ``extra``
+    holds any further setting that can change results (e.g. a speed option
+    such as ``jit_compile``); ``None`` values are left out.
+    """
+    import nsr_tf
+
+    fields = dataclasses.asdict(preset)
+    # which runs a sweep holds, not how any one run trains
+    for key in ("name", "betas", "archs", "betas_by_training"):
+        fields.pop(key)
+    return {
+        "dataset": dataset,
+        "data_source": data_source,
+        "random_labels": bool(random_labels),
+        "seed": int(seed),
+        "preset": fields,
+        "nsr_tf_version": nsr_tf.__version__,
+        **{k: v for k, v in extra.items() if v is not None},
+    }
+
+
+def run_settings(row: rows_lib.Row, beta: float, preset, shared: dict):
+    """A run's ``settings``: the sweep's, and the run's own (``run``)."""
+    return {
+        "sweep": shared,
+        "run": {
+            "run_key": run_key(row, beta),
+            "arch": row.arch,
+            "training": row.training,
+            "beta": rows_lib.format_beta(beta),
+            "optimizer": row_optimizer(row, preset),
+            "epochs": run_epochs(row, preset),
+        },
+    }
+
+
 def run_one(
     row: rows_lib.Row,
     beta: float,
@@ -135,15 +199,36 @@ def run_one(
     *,
     seed: int = 0,
     verbose: int = 2,
+    overwrite: bool = False,
+    extra_settings: dict | None = None,
 ) -> dict:
     """Trains, evaluates and exports one (row, beta) and records it.
 
-    The record (``record.json``) is written last and atomically; a run whose
-    record exists is returned as is without training again.
+    The record (``record.json``) is written last and atomically, with the
+    run's ``settings`` and their ``fingerprint``. A run whose record has
+    the same fingerprint is returned as is without training again; see
+    :func:`nsr_tf.sweep.store.reuse_record` for corrupt records and records
+    of other settings (an error unless ``overwrite``). ``extra_settings``
+    are recorded with the sweep's settings (see :func:`sweep_settings`).
     """
     key = run_key(row, beta)
-    if store.is_done(output_dir, key):
-        return store.read_records([output_dir], prefix=key)[0]
+    settings = run_settings(
+        row,
+        beta,
+        preset,
+        sweep_settings(
+            arrays.dataset,
+            preset,
+            data_source=arrays.data_source,
+            random_labels=arrays.random_labels,
+            seed=seed,
+            **(extra_settings or {}),
+        ),
+    )
+    path = store.record_path(output_dir, key)
+    done = store.reuse_record(path, settings, name=key, overwrite=overwrite)
+    if done is not None:
+        return done
     directory = store.run_dir(output_dir, key)
     keras.utils.set_random_seed(seed)
     setting = rows_lib.attack_setting(row.dataset, row.training, arrays.c2)
@@ -157,10 +242,9 @@ def run_one(
             row_optimizer(row, preset), preset.learning_rate
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=preset.jit_compile,
     )
-    epochs = preset.epochs
-    if row.max_epochs is not None:
-        epochs = min(epochs, row.max_epochs)
+    epochs = run_epochs(row, preset)
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=os.path.join(directory, "logs")),
         EpochProgress(epochs),
@@ -189,6 +273,12 @@ def run_one(
             robust, arrays.x_test[:n_eval], arrays.y_test[:n_eval], setting
         ),
     }
+    certified_l2 = certified.certified_record(
+        robust,
+        arrays.x_test[:n_eval],
+        arrays.y_test[:n_eval],
+        certified.run_l2_eps(row.dataset, setting, arrays.c2),
+    )
     robust.save(os.path.join(directory, "model.keras"))
     export.export_attack_ready(robust, os.path.join(directory, "saved_model"))
     record = {
@@ -211,10 +301,12 @@ def run_one(
             k: [float(v) for v in vals] for k, vals in history.history.items()
         },
         "metrics": metrics,
+        "certified": certified_l2,
     }
     record["metrics"] = {
         k: (None if v is None or math.isnan(v) else float(v))
         for k, v in metrics.items()
     }
-    store.write_json_atomic(store.record_path(output_dir, key), record)
+    record = store.with_settings(record, settings)
+    store.write_json_atomic(path, record)
     return record

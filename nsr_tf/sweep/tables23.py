@@ -35,6 +35,84 @@ def _beta_of(paper_row: dict, dataset: str) -> float:
     raise KeyError(paper_row)
 
 
+def row_settings(
+    table: str, row, beta: float, arrays, *, epochs, batch_size, eval_examples
+) -> dict:
+    """Everything that affects one Table 2/3 row's result (its record's)."""
+    import nsr_tf
+
+    return {
+        "table": table,
+        "dataset": arrays.dataset,
+        "data_source": getattr(arrays, "data_source", ""),
+        "row": row.key,
+        "beta": beta,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "train_examples": len(arrays.x_train),
+        "eval_examples": eval_examples if table == "table3" else None,
+        "seed": 0,
+        "nsr_tf_version": nsr_tf.__version__,
+    }
+
+
+def check_rows(table: str, dataset: str, only: tuple[str, ...]) -> None:
+    """Every name of ``only`` is a row of ``table`` for ``dataset``."""
+    known = sorted(
+        f"{r['arch']}:{r['training']}" for r in _paper_rows(table, dataset, ())
+    )
+    unknown = [name for name in only if name not in known]
+    if unknown or not known:
+        raise ValueError(
+            f"`rows` must name rows of the {table} {dataset} table "
+            f"({known}). Received: rows={unknown or list(only)}"
+        )
+
+
+def _row(table: str, paper_row: dict, arrays, budget: dict) -> tuple:
+    row = rows_lib.Row(arrays.dataset, paper_row["arch"], paper_row["training"])
+    beta = _beta_of(paper_row, arrays.dataset)
+    settings = row_settings(table, row, beta, arrays, **budget)
+    return row, beta, settings
+
+
+def check_resume(
+    table: str,
+    arrays,
+    output_dir: str,
+    *,
+    epochs: int,
+    batch_size: int = 128,
+    only: tuple[str, ...] = (),
+    eval_examples: int | None = None,
+    overwrite: bool = False,
+) -> list[tuple]:
+    """The rows to run with their settings; writes nothing.
+
+    Returns:
+        ``(paper_row, row, beta, settings, record_path)`` per row.
+
+    Raises:
+        ValueError: for rows not in the table.
+        SettingsMismatchError: naming every row whose record has other
+            settings (unless ``overwrite``).
+    """
+    check_rows(table, arrays.dataset, only)
+    budget = dict(
+        epochs=epochs, batch_size=batch_size, eval_examples=eval_examples
+    )
+    rows = []
+    for paper_row in _paper_rows(table, arrays.dataset, only):
+        row, beta, settings = _row(table, paper_row, arrays, budget)
+        path = os.path.join(output_dir, table, f"{row.key}.json")
+        rows.append((paper_row, row, beta, settings, path))
+    store.check_resumable(
+        [(f"{table} {r.key}", path, st) for _, r, _, st, path in rows],
+        overwrite=overwrite,
+    )
+    return rows
+
+
 def time_row(
     table: str,
     arch: str,
@@ -45,20 +123,32 @@ def time_row(
     epochs: int,
     batch_size: int = 128,
     eval_examples: int | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Times one row of ``table2`` or ``table3`` and records it at ``path``.
 
-    Where the paper's Table 1 selected beta = inf, SN is timed at beta = 1.6
-    (any finite beta costs the same; power iteration runs at every beta).
+    The record holds the row's ``settings`` and their ``fingerprint``; a
+    record of the same settings is reused, a corrupt one set aside and one
+    of other settings is an error unless ``overwrite``
+    (:func:`nsr_tf.sweep.store.reuse_record`). Where the paper's Table 1
+    selected beta = inf, SN is timed at beta = 1.6 (any finite beta costs
+    the same; power iteration runs at every beta).
     """
-    dataset = arrays.dataset
     paper_row = next(
         r
-        for r in _paper_rows(table, dataset, ())
+        for r in _paper_rows(table, arrays.dataset, ())
         if (r["arch"], r["training"]) == (arch, training)
     )
-    row = rows_lib.Row(dataset, arch, training)
-    beta = _beta_of(paper_row, dataset)
+    row, beta, settings = _row(
+        table,
+        paper_row,
+        arrays,
+        dict(epochs=epochs, batch_size=batch_size, eval_examples=eval_examples),
+    )
+    name = f"{table} {row.key}"
+    result = store.reuse_record(path, settings, name=name, overwrite=overwrite)
+    if result is not None:
+        return result
     logging.info("%s %s beta=%s", table, row.key, beta)
     if table == "table2":
         result = timing.table2_row(
@@ -85,6 +175,7 @@ def time_row(
         train_examples=len(arrays.x_train),
         paper_ratio=paper_row["ratio"],
     )
+    result = store.with_settings(result, settings)
     store.write_json_atomic(path, result)
     return result
 
@@ -98,6 +189,7 @@ def run_table(
     batch_size: int = 128,
     only: tuple[str, ...] = (),
     eval_examples: int | None = None,
+    overwrite: bool = False,
     engine=None,
 ) -> str:
     """Runs the unfinished rows of ``table2`` or ``table3``; returns Markdown.
@@ -110,45 +202,59 @@ def run_table(
         output_dir: where rows and the Markdown table go.
         epochs, batch_size, eval_examples: the budget of each row.
         only: rows named ``arch:training`` (empty: all).
+        overwrite: redo rows whose records have other settings.
         engine: runs the rows (default: in this process).
 
     Each finished row is recorded atomically in
-    ``OUT/<table>/<dataset>/<arch>/<training>.json`` and skipped on rerun.
+    ``OUT/<table>/<dataset>/<arch>/<training>.json`` with its ``settings``
+    and their ``fingerprint``, and reused on rerun only when they match.
+    Before any row runs, every record of other settings is reported in one
+    ``SettingsMismatchError`` (:func:`check_resume`) unless ``overwrite``
+    redoes them; a corrupt record is set aside and redone
+    (:func:`time_row`). A row that fails is reported, the table is written
+    from the others, then :class:`~nsr_tf.sweep.engine.SweepFailedError`
+    is raised.
     """
-    dataset = data["dataset"]
+    from nsr_tf.sweep import tasks as tasks_lib
+
     data_kwargs = {k: v for k, v in data.items() if k != "dataset"}
-    tasks = []
-    for paper_row in _paper_rows(table, dataset, only):
-        row = rows_lib.Row(dataset, paper_row["arch"], paper_row["training"])
-        path = os.path.join(output_dir, table, f"{row.key}.json")
-        kwargs = dict(
-            table=table,
-            dataset=dataset,
-            arch=row.arch,
-            training=row.training,
-            path=path,
-            data=data_kwargs,
-            epochs=epochs,
-            batch_size=batch_size,
-            eval_examples=eval_examples,
+    arrays = tasks_lib.sweep_data(data["dataset"], **data_kwargs)
+    rows = check_resume(
+        table,
+        arrays,
+        output_dir,
+        epochs=epochs,
+        batch_size=batch_size,
+        only=only,
+        eval_examples=eval_examples,
+        overwrite=overwrite,
+    )
+    tasks = [
+        engine_lib.Task(
+            f"{table}/{row.key}",
+            "nsr_tf.sweep.tasks:timing_row",
+            dict(
+                table=table,
+                dataset=arrays.dataset,
+                arch=row.arch,
+                training=row.training,
+                path=path,
+                data=data_kwargs,
+                epochs=epochs,
+                batch_size=batch_size,
+                eval_examples=eval_examples,
+                overwrite=overwrite,
+            ),
+            record=path,
+            settings=settings,
         )
-        tasks.append(
-            engine_lib.Task(
-                f"{table}/{row.key}",
-                "nsr_tf.sweep.tasks:timing_row",
-                kwargs,
-                record=path,
-            )
-        )
+        for _, row, _, settings, path in rows
+    ]
     result = (engine or engine_lib.InProcessEngine()).run(tasks)
     lines = [
-        _markdown_line(
-            table,
-            rows_lib.Row(dataset, t.kwargs["arch"], t.kwargs["training"]),
-            store.read_json(t.record),
-        )
-        for t in tasks
-        if os.path.exists(t.record)
+        _markdown_line(table, row, store.read_json(path))
+        for _, row, _, _, path in rows
+        if os.path.exists(path)
     ]
     header = {
         "table2": "| Architecture | Training | no SN (s) | SN (s) | ratio | "
@@ -158,12 +264,12 @@ def run_table(
         "test acc kernel |\n|---|---|---|---|---|---|---|---|",
     }[table]
     text = (
-        f"## {table.capitalize()} — {dataset}\n\n{header}\n"
+        f"## {table.capitalize()} — {arrays.dataset}\n\n{header}\n"
         + "\n".join(lines)
         + "\n"
     )
     store.write_text_atomic(
-        os.path.join(output_dir, f"{table}_{dataset}.md"), text
+        os.path.join(output_dir, f"{table}_{arrays.dataset}.md"), text
     )
     result.raise_on_failure()
     return text

@@ -43,6 +43,8 @@ def table1_run(
     data: dict,
     seed: int = 0,
     verbose: int = 2,
+    overwrite: bool = False,
+    extra_settings: dict | None = None,
 ) -> dict:
     """One (row, beta) of Table 1; returns its metrics."""
     from nsr_tf.sweep import runner
@@ -59,6 +61,8 @@ def table1_run(
         output_dir,
         seed=seed,
         verbose=verbose,
+        overwrite=overwrite,
+        extra_settings=extra_settings,
     )
     return record["metrics"]
 
@@ -73,6 +77,7 @@ def timing_row(
     epochs: int,
     batch_size: int = 128,
     eval_examples: int | None = None,
+    overwrite: bool = False,
 ) -> None:
     """One row of Table 2 or 3, recorded at ``path``."""
     from nsr_tf.sweep import tables23
@@ -87,11 +92,12 @@ def timing_row(
         epochs=epochs,
         batch_size=batch_size,
         eval_examples=eval_examples,
+        overwrite=overwrite,
     )
 
 
 @functools.lru_cache(maxsize=1)
-def fig1_data(train_examples: int | None, test_examples: int):
+def fig1_data(train_examples: int | None, test_examples: int | None):
     """MNIST train and test arrays of the NSR paper's Fig. 1, cached."""
     from nsr_tf import data as data_lib
 
@@ -99,14 +105,41 @@ def fig1_data(train_examples: int | None, test_examples: int):
     x_te, y_te = data_lib.load("mnist", "test")
     if train_examples:
         x_tr, y_tr = x_tr[:train_examples], y_tr[:train_examples]
-    return x_tr, y_tr, x_te[:test_examples], y_te[:test_examples]
+    n_test = test_examples or len(y_te)
+    return x_tr, y_tr, x_te[:n_test], y_te[:n_test]
 
 
-def fig1_model(name: str, budget: dict, output_dir: str, seed: int = 0):
+def fig1_warm_start(budget: dict, output_dir: str, seed: int = 0) -> str:
+    """The common start of the Fig. 1 models; returns its path."""
+    from nsr_tf.sweep import nsr
+
+    budget = nsr.NSRBudget(**budget)
+    arrays = fig1_data(budget.train_examples, budget.test_examples)
+    return nsr.warm_start_path(arrays, budget, output_dir, seed)
+
+
+def fig1_model(
+    name: str,
+    budget: dict,
+    output_dir: str,
+    seed: int = 0,
+    init_path: str | None = None,
+    data_source: str = "",
+    overwrite: bool = False,
+) -> float:
     """One model of the NSR paper's Fig. 1; returns its AUC."""
     from nsr_tf.sweep import nsr
 
     budget = nsr.NSRBudget(**budget)
     arrays = fig1_data(budget.train_examples, budget.test_examples)
-    record = nsr.run_model(name, arrays, budget, output_dir, seed=seed)
+    record = nsr.run_model(
+        name,
+        arrays,
+        budget,
+        output_dir,
+        seed=seed,
+        init_path=init_path,
+        data_source=data_source,
+        overwrite=overwrite,
+    )
     return record["auc"]

@@ -84,13 +84,14 @@ def conv_operator_sigmas(model, *, iterations: int = 200) -> list[float]:
     """
     from layers import SNConv2D
     from layers import conv_operator_norm
+    from layers import effective_kernel
 
     sigmas = []
     for layer in model.layers:
         if isinstance(layer, SNConv2D):
             sigmas.append(
                 conv_operator_norm(
-                    layer.normalized_kernel(),
+                    effective_kernel(layer),
                     tuple(layer.input.shape[1:]),
                     strides=layer.strides,
                     padding=layer.padding,

@@ -3,6 +3,8 @@ batch reduction, effective kernels)."""
 
 import tensorflow as tf
 
+from nsr_tf import checks
+
 
 def _replica_scale(value):
     """Divides a per-replica loss term by the number of replicas in sync.
@@ -25,10 +27,7 @@ def _replica_unscale(value):
 
 def _int_labels(y):
     """Integer class labels from sparse ``(B,)``/``(B, 1)`` or one-hot ``y``."""
-    y = tf.convert_to_tensor(y)
-    if y.shape.rank == 2 and y.shape[-1] is not None and y.shape[-1] > 1:
-        return tf.argmax(y, axis=-1)
-    return tf.cast(tf.reshape(y, [-1]), tf.int64)
+    return checks.class_indices(y)
 
 
 def _batch_mean(values, sample_weight):
@@ -36,7 +35,7 @@ def _batch_mean(values, sample_weight):
 
     With sample weights this is ``sum(w * v) / batch_size``, the reduction
     Keras applies to the compiled cross-entropy, so eq. 23's per-example sum
-    CE + alpha tau + beta zeta is reduced consistently.
+    CE + α τ + β ζ (tau_weight, zeta_weight) is reduced consistently.
     """
     values = tf.cast(values, tf.float32)
     if sample_weight is not None:

@@ -1,92 +1,82 @@
 """RobustConfig: the one serializable object that sets a robust training mode.
 
-Modes (SN paper = Farnia, Zhang and Tse, ICLR 2019; NSR paper = Tsai, Hsu,
-Yu and Chen, ICASSP 2021):
-
-========================  =====================================================
-``erm``                   plain cross-entropy on clean inputs.
-``fgm``, ``pgm``, ``wrm``  SN paper §4-5: cross-entropy on adversarial examples
-                          only (no clean mix), attacked from the model's own
-                          predictions by default.
-``weight_perturb``        NSR eq. 23 on clean inputs: CE + alpha max tau +
-                          beta max zeta (paper: alpha = beta = 0.25,
-                          eps_x = 0, eps_w = 0.01).
-``at``                    Madry PGD training (NSR Fig. 1c), no penalty.
-``at_beta``               NSR eq. 23 on PGD inputs: adversarial CE + alpha max
-                          tau + beta max zeta (Fig. 1d/e, alpha = 0).
-``jiwp``                  NSR eq. 23 on clean inputs with both penalties
-                          (Fig. 1f: alpha = beta = 0.02, eps_w = 0.02,
-                          eps_x = 0.3).
-``joint_at``              in-loop joint input-weight perturbation: a few
-                          ``joint_pgd`` steps, then the gradient at the
-                          perturbed point is applied to the clean weights.
-========================  =====================================================
+The modes themselves (what each attacks, perturbs and penalizes, its
+defaults and the fields it takes) are the table
+:data:`nsr_tf.training.modes.MODE_TABLE`; this module validates a config
+against it.
 """
 
 import dataclasses
 import math
 from typing import Any
 
+from nsr_tf import checks
 from nsr_tf.bounds import margin
+from nsr_tf.training.modes import DEFAULT_PENALTY_SCALE
+from nsr_tf.training.modes import INPUT_ATTACK_MODES
+from nsr_tf.training.modes import MODE_TABLE
+from nsr_tf.training.modes import MODES
+from nsr_tf.training.modes import PENALTY_MODES
 
-#: Every training mode.
-MODES = (
-    "erm",
-    "fgm",
-    "pgm",
-    "wrm",
-    "weight_perturb",
-    "at",
-    "at_beta",
-    "jiwp",
-    "joint_at",
-)
-#: Modes that train on input adversarial examples from an input attack.
-INPUT_ATTACK_MODES = ("fgm", "pgm", "wrm", "at", "at_beta")
-#: Modes whose loss carries the NSR margin penalty (eq. 23).
-PENALTY_MODES = ("weight_perturb", "at_beta", "jiwp")
 #: Bound variants understood by ``nsr_tf.bounds``.
 VARIANTS = margin.VARIANTS
 LABELS = ("predicted", "true")
 PENALTY_INPUTS = ("clean", "adversarial")
+#: Names used before the rename to ``tau_weight``/``zeta_weight``.
+_LEGACY_NAMES = {"alpha": "tau_weight", "beta": "zeta_weight"}
+_NONNEG = (
+    "eps",
+    "step_size",
+    "step_size_w",
+    "gamma",
+    "tau_weight",
+    "zeta_weight",
+    "eps_x",
+    "eps_w",
+    "penalty_scale",
+)
 
-_DEFAULT_STEPS = {"pgm": 15, "wrm": 15, "at": 10, "at_beta": 10, "joint_at": 5}
 
-
-def _norm(value):
-    if isinstance(value, str):
-        value = value.strip().lower()
-        value = {"2": 2.0, "l2": 2.0, "inf": math.inf, "linf": math.inf}.get(
-            value, value
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {choices}. Received: {name}={value!r}"
         )
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        value = None
-    if value not in (2.0, math.inf):
-        return None
     return value
 
 
-def _check_nonneg(name, value, *, allow_none=False):
-    if value is None and allow_none:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if math.isnan(number) or number < 0 or math.isinf(number):
+def _check_field(name, value):
+    """One set field, validated and normalized (type-level checks only)."""
+    if name == "norm":
+        return checks.parse_norm(value)
+    if name in _NONNEG:
+        return checks.check_nonnegative(name, value)
+    if name == "steps":
+        return int(checks.check_integer("steps", value))
+    if name == "labels":
+        return _check_choice(name, value, LABELS)
+    if name == "variant":
+        return _check_choice(name, value, VARIANTS)
+    if name == "penalty_input":
+        return _check_choice(name, value, PENALTY_INPUTS)
+    if name == "rand_init":
+        return bool(value)
+    # clip_min, clip_max
+    if not checks.is_number(value) or math.isnan(value):
         raise ValueError(
-            f"`{name}` must be a finite number >= 0. Received: {name}={value!r}"
+            f"`{name}` must be a number. Received: {name}={value!r}"
         )
-    return number
+    return float(value)
 
 
 @dataclasses.dataclass(frozen=True)
 class RobustConfig:
     """How ``RobustModel.train_step`` makes its training robust.
 
-    Unset fields (``None``) are resolved per mode at construction, so the
+    Each mode takes only the fields of its row of
+    :data:`~nsr_tf.training.modes.MODE_TABLE`; setting another one raises.
+    Unset fields (``None``) of the mode are resolved from the table at
+    construction, and the fields the mode does not use stay ``None``, so the
     stored config is always complete and explicit.
 
     Args:
@@ -105,22 +95,42 @@ class RobustConfig:
         labels: "predicted" (attack the model's own argmax, the SN paper's
             convention) or "true". Default "predicted" for the SN modes and
             "true" for ``at``/``at_beta``/``joint_at`` (Madry).
-        rand_init: random start for PGD (``pgm``/``at``/``at_beta``).
+        rand_init: random start for PGD (``pgm``/``at``/``at_beta``;
+            default False; Madry's AT uses True).
         clip_min, clip_max: optional data range for adversarial inputs.
-        alpha: weight of max tau in eq. 23 (>= 0).
-        beta: weight of max zeta in eq. 23 (>= 0).
-        eps_x: input radius used by the tau/zeta bounds and by ``joint_at``;
-            default: ``eps`` when set, else 0.
+        tau_weight: α of NSR eq. 23, the weight of max τ (>= 0).
+        zeta_weight: β of NSR eq. 23, the weight of max ζ (>= 0). Not the
+            SN cap β of ``models.build``.
+        eps_x: input radius used by the τ/ζ bounds and by ``joint_at``;
+            default: the mode's Fig. 1 value, else ``eps`` when set, else 0.
         eps_w: element-wise absolute weight radius of the bounds and of
             ``joint_at`` (>= 0).
         variant: bound variant, one of :data:`VARIANTS` (default "sound").
-        penalty_input: evaluate zeta at the "clean" (default, as Lemma 1
-            bounds f_W'(x) - f_W(x)) or the "adversarial" input.
+        penalty_input: ``at_beta`` only: evaluate ζ at the "clean" (default,
+            as Lemma 1 bounds f_W'(x) - f_W(x)) or the "adversarial" input.
+        penalty_scale: factor on the whole eq. 23 penalty, which is added to
+            the batch-mean cross-entropy: ``loss = mean CE + penalty_scale *
+            mean(α τ + β ζ)``. Default 1/50 = 1/B for the paper's batch
+            B = 50: the reading of eq. 23 under which the paper's printed α,
+            β train, namely that the authors summed the cross-entropy over
+            the batch and added the penalty once per batch (their text says
+            α and β were tuned for reasonable clean accuracy). With
+            ``penalty_scale=1.0`` (the printed scale on a mean CE) the paper's
+            MLP collapses: at Glorot init 0.25·ζ(ε_w = 0.01) ≈ 333 against
+            CE ≈ 2.3, ζ's gradient is about 400x the CE's (JIWP about
+            680x), for inputs >= 0 it lowers every first-layer weight
+            together, and 82% of first-layer units are dead by step 200,
+            97% by step 300 (accuracy stays at chance). At 1/B, after 2
+            epochs (Adam 1e-4, batch 50): Weight-Perturb 0.84 and JIWP
+            0.81 clean test accuracy (Standard 0.91); under weight-only
+            joint PGD at ε_w = 0.005, Weight-Perturb keeps 0.44 and Standard
+            0.14. See ``docs/nsr_training.md``.
 
     Raises:
         ValueError: naming the field and echoing the value, for an unknown
             mode/norm/labels/variant, a negative radius or coefficient, a
-            missing required field, or an inconsistent combination.
+            missing required field, a field the mode does not use, or an
+            inconsistent combination.
 
     Reference:
         SN paper §4-5 (spec sn_paper.md §4-5); NSR paper eq. 23 and §4.1
@@ -135,154 +145,151 @@ class RobustConfig:
     step_size_w: float | None = None
     gamma: float | None = None
     labels: str | None = None
-    rand_init: bool = False
+    rand_init: bool | None = None
     clip_min: float | None = None
     clip_max: float | None = None
-    alpha: float = 0.0
-    beta: float = 0.0
+    tau_weight: float | None = None
+    zeta_weight: float | None = None
     eps_x: float | None = None
-    eps_w: float = 0.0
-    variant: str = "sound"
-    penalty_input: str = "clean"
+    eps_w: float | None = None
+    variant: str | None = None
+    penalty_input: str | None = None
+    penalty_scale: float | None = None
 
     def __post_init__(self):
-        def put(name, value):
-            object.__setattr__(self, name, value)
-
-        mode = self.mode
-        if mode not in MODES:
-            raise ValueError(
-                f"`mode` must be one of {MODES}. Received: mode={mode!r}"
-            )
-        # norm
-        default_norm = (
-            math.inf if mode in ("at", "at_beta", "joint_at") else 2.0
-        )
-        norm = default_norm if self.norm is None else _norm(self.norm)
-        if norm is None:
-            raise ValueError(
-                f"`norm` must be 2 or inf. Received: norm={self.norm!r}"
-            )
-        if mode == "joint_at" and norm != math.inf:
-            raise ValueError(
-                "`norm` must be inf for mode='joint_at' (the joint attack "
-                f"takes sign steps). Received: norm={self.norm!r}"
-            )
-        put("norm", norm)
-        # radii and coefficients
-        for name in ("eps", "step_size", "step_size_w", "eps_x", "gamma"):
-            put(name, _check_nonneg(name, getattr(self, name), allow_none=True))
-        for name in ("alpha", "beta", "eps_w"):
-            put(name, _check_nonneg(name, getattr(self, name)))
-        if self.eps is None and mode in ("fgm", "pgm", "at", "at_beta"):
-            raise ValueError(
-                f"`eps` must be set for mode={mode!r}. Received: eps=None"
-            )
-        if mode == "wrm" and not (self.gamma or 0) > 0:
-            raise ValueError(
-                "`gamma` must be > 0 for mode='wrm'. "
-                f"Received: gamma={self.gamma!r}"
-            )
-        if self.eps_x is None:
-            put("eps_x", self.eps if self.eps is not None else 0.0)
-        # steps
-        steps = self.steps
-        if steps is None:
-            steps = _DEFAULT_STEPS.get(mode, 1)
-        if isinstance(steps, bool) or int(steps) != steps or steps < 1:
-            raise ValueError(
-                f"`steps` must be an integer >= 1. Received: steps={steps!r}"
-            )
-        put("steps", int(steps))
-        if self.step_size is None:
-            radius = self.eps_x if mode == "joint_at" else (self.eps or 0.0)
-            put("step_size", 2.0 * radius / self.steps)
-        if self.step_size_w is None:
-            put("step_size_w", 2.0 * self.eps_w / self.steps)
-        # labels
-        labels = self.labels
-        if labels is None:
-            labels = (
-                "true"
-                if mode in ("at", "at_beta", "joint_at")
-                else ("predicted")
-            )
-        if labels not in LABELS:
-            raise ValueError(
-                f"`labels` must be one of {LABELS}. Received: labels={labels!r}"
-            )
-        put("labels", labels)
-        if self.variant not in VARIANTS:
-            raise ValueError(
-                f"`variant` must be one of {VARIANTS}. "
-                f"Received: variant={self.variant!r}"
-            )
-        if self.penalty_input not in PENALTY_INPUTS:
-            raise ValueError(
-                f"`penalty_input` must be one of {PENALTY_INPUTS}. "
-                f"Received: penalty_input={self.penalty_input!r}"
-            )
-        if self.penalty_input == "adversarial" and mode != "at_beta":
-            raise ValueError(
-                "`penalty_input='adversarial'` needs mode='at_beta'. "
-                f"Received: mode={mode!r}"
-            )
-        put("rand_init", bool(self.rand_init))
-        for name in ("clip_min", "clip_max"):
+        mode = _check_choice("mode", self.mode, MODES)
+        spec = MODE_TABLE[mode]
+        fields = [f.name for f in dataclasses.fields(self) if f.name != "mode"]
+        values = {}
+        for name in fields:
             value = getattr(self, name)
-            if value is not None:
-                put(name, float(value))
-        if (
-            self.clip_min is not None
-            and self.clip_max is not None
-            and self.clip_min > self.clip_max
-        ):
+            if value is None:
+                continue
+            if name not in spec.allowed:
+                raise ValueError(
+                    f"`{name}` is not used by mode={mode!r} (it takes "
+                    f"{sorted(spec.allowed)}). Received: {name}={value!r}"
+                )
+            values[name] = _check_field(name, value)
+        for name in spec.required:
+            if name not in values:
+                raise ValueError(
+                    f"`{name}` must be set for mode={mode!r}. "
+                    f"Received: {name}=None"
+                )
+        for name, value in spec.defaults.items():
+            values.setdefault(name, value)
+        self._derive(spec, values)
+        self._check_combination(mode, spec, values)
+        for name in fields:
+            object.__setattr__(self, name, values.get(name))
+
+    @staticmethod
+    def _derive(spec, values):
+        """Defaults computed from other fields (SN paper §4 step sizes)."""
+        allowed = spec.allowed
+        if "eps_x" in allowed:
+            values.setdefault("eps_x", values.get("eps", 0.0))
+        if "step_size" in allowed and "step_size" not in values:
+            key = "eps_x" if spec.weight_perturbation else "eps"
+            values["step_size"] = 2.0 * values[key] / values["steps"]
+        if "step_size_w" in allowed and "step_size_w" not in values:
+            values["step_size_w"] = 2.0 * values["eps_w"] / values["steps"]
+
+    @staticmethod
+    def _check_combination(mode, spec, values):
+        for name in spec.positive:
+            if not values[name] > 0:
+                raise ValueError(
+                    f"`{name}` must be > 0 for mode={mode!r}. "
+                    f"Received: {name}={values[name]!r}"
+                )
+        if spec.weight_perturbation:
+            if values["norm"] != math.inf:
+                raise ValueError(
+                    f"`norm` must be inf for mode={mode!r} (the joint attack "
+                    f"takes sign steps). Received: norm={values['norm']!r}"
+                )
+            if not (values["eps_x"] > 0 or values["eps_w"] > 0):
+                raise ValueError(
+                    f"`eps_x` or `eps_w` must be > 0 for mode={mode!r}. "
+                    f"Received: eps_x={values['eps_x']}, "
+                    f"eps_w={values['eps_w']}"
+                )
+        low, high = values.get("clip_min"), values.get("clip_max")
+        if low is not None and high is not None and low > high:
             raise ValueError(
                 "`clip_min` must be <= `clip_max`. Received: "
-                f"clip_min={self.clip_min}, clip_max={self.clip_max}"
+                f"clip_min={low}, clip_max={high}"
             )
-        # mode consistency
-        if mode not in PENALTY_MODES and (self.alpha or self.beta):
-            raise ValueError(
-                f"`alpha` and `beta` must be 0 for mode={mode!r} (use "
-                "'at_beta', 'weight_perturb' or 'jiwp' for the eq. 23 "
-                f"penalty). Received: alpha={self.alpha}, beta={self.beta}"
-            )
-        if mode == "joint_at" and not (self.eps_x > 0 or self.eps_w > 0):
-            raise ValueError(
-                "`eps_x` or `eps_w` must be > 0 for mode='joint_at'. "
-                f"Received: eps_x={self.eps_x}, eps_w={self.eps_w}"
-            )
+
+    @property
+    def spec(self):
+        """This mode's row of :data:`~nsr_tf.training.modes.MODE_TABLE`."""
+        return MODE_TABLE[self.mode]
 
     @property
     def uses_input_attack(self) -> bool:
         """True when each step trains on input adversarial examples."""
-        return self.mode in INPUT_ATTACK_MODES
+        return self.spec.attack in ("fgm", "pgd", "wrm")
 
     @property
     def uses_penalty(self) -> bool:
         """True when the loss carries a nonzero eq. 23 penalty."""
-        return self.mode in PENALTY_MODES and (self.alpha > 0 or self.beta > 0)
+        return (
+            self.uses_bounds
+            and self.penalty_scale > 0
+            and (self.tau_weight > 0 or self.zeta_weight > 0)
+        )
 
     @property
     def uses_bounds(self) -> bool:
         """True when the mode needs a network ``nsr_tf.bounds`` supports."""
-        return self.mode in PENALTY_MODES
+        return bool(self.spec.penalties)
 
     def get_config(self) -> dict:
         """Returns the fields as a plain (JSON-friendly) dict."""
         config = dataclasses.asdict(self)
-        if config["norm"] == math.inf:
-            config["norm"] = "inf"
-        else:
-            config["norm"] = 2
+        if config["norm"] is not None:
+            config["norm"] = "inf" if config["norm"] == math.inf else 2
         return config
 
     @classmethod
     def from_config(cls, config: dict) -> "RobustConfig":
-        """Rebuilds a config from :meth:`get_config`'s output."""
+        """Rebuilds a config from :meth:`get_config`'s output.
+
+        A config saved before the rename (keys ``alpha``/``beta``, every
+        field resolved) is read as ``tau_weight``/``zeta_weight`` with the
+        fields its mode does not use dropped, and ``penalty_scale=1.0``, the
+        scale it was trained with.
+        """
+        config = dict(config)
+        if any(key in config for key in _LEGACY_NAMES):
+            for old, new in _LEGACY_NAMES.items():
+                if old in config:
+                    config[new] = config.pop(old)
+            spec = MODE_TABLE[_check_choice("mode", config.get("mode"), MODES)]
+            config = {
+                k: v
+                for k, v in config.items()
+                if k == "mode" or k in spec.allowed
+            }
+            if spec.penalties:
+                config.setdefault("penalty_scale", 1.0)
         return cls(**config)
 
     def replace(self, **changes) -> "RobustConfig":
         """Returns a copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+__all__ = [
+    "DEFAULT_PENALTY_SCALE",
+    "INPUT_ATTACK_MODES",
+    "LABELS",
+    "MODES",
+    "PENALTY_INPUTS",
+    "PENALTY_MODES",
+    "VARIANTS",
+    "RobustConfig",
+]

@@ -17,7 +17,10 @@ with ``training=False`` and only read ``u``.
 import keras
 import tensorflow as tf
 
+from layers import effective_kernel
+from layers import is_spectral
 from layers.override import kernel_override
+from nsr_tf.training import _step_attacks
 from nsr_tf.training._step_utils import _batch_mean
 from nsr_tf.training._step_utils import _int_labels
 from nsr_tf.training._step_utils import _replica_scale
@@ -49,8 +52,10 @@ class RobustModel(keras.Model):
 
     Metrics reported by ``fit`` and ``evaluate`` (besides compiled ones):
     ``loss`` (the robust objective), ``clean_accuracy``, ``adv_accuracy``
-    (under the training attack: input attack modes and ``joint_at``), and the
-    batch means of ``tau`` and ``zeta`` (bound modes). ``evaluate`` runs the
+    (under the training attack: input attack modes and ``joint_at``), and, in
+    the eq. 23 modes, the batch means of ``tau`` and ``zeta``, the
+    cross-entropy ``ce`` and the scaled penalty ``penalty`` it adds (so
+    ``loss = ce + penalty``; see ``CollapseMonitor``). ``evaluate`` runs the
     same attack with ``training=False`` and never updates SN state.
 
     Args:
@@ -75,11 +80,13 @@ class RobustModel(keras.Model):
         self._check_supported()
         cfg = self._robust_config
         self.clean_accuracy_tracker = keras.metrics.Mean(name="clean_accuracy")
-        if cfg.uses_input_attack or cfg.mode == "joint_at":
+        if cfg.spec.attack != "none":
             self.adv_accuracy_tracker = keras.metrics.Mean(name="adv_accuracy")
         if cfg.uses_bounds:
             self.tau_tracker = keras.metrics.Mean(name="tau")
             self.zeta_tracker = keras.metrics.Mean(name="zeta")
+            self.ce_tracker = keras.metrics.Mean(name="ce")
+            self.penalty_tracker = keras.metrics.Mean(name="penalty")
 
     @property
     def robust_config(self) -> RobustConfig:
@@ -142,7 +149,7 @@ class RobustModel(keras.Model):
 
         Inside the attack every forward is ``training=False``, which reads
         ``u`` and the kernel without changing them, so each attack step
-        would recompute the same ``normalized_kernel()``; substituting it
+        would recompute the same effective kernel; substituting it
         once per training step gives the same values at a fraction of the
         cost. Only inside a traced step: an eagerly compiled attack would
         keep the first kernels it saw.
@@ -150,86 +157,30 @@ class RobustModel(keras.Model):
         if not tf.inside_function():
             return {}
         return {
-            layer: tf.stop_gradient(layer.normalized_kernel())
+            layer: tf.stop_gradient(effective_kernel(layer))
             for layer in self._sn_layers
         }
 
     def _input_attack_impl(self, x, labels):
-        from nsr_tf import attacks
-
-        cfg = self._robust_config
-        common = dict(y=labels, clip_min=cfg.clip_min, clip_max=cfg.clip_max)
-        if cfg.mode == "fgm":
-            x_adv = attacks.fgm(
-                self._clean_fn, x, cfg.eps, norm=cfg.norm, **common
-            )
-        elif cfg.mode == "wrm":
-            x_adv = attacks.wrm(
-                self._clean_fn, x, cfg.gamma, steps=cfg.steps, **common
-            )
-        else:  # pgm, at, at_beta
-            x_adv = attacks.pgd(
-                self._clean_fn,
-                x,
-                cfg.eps,
-                norm=cfg.norm,
-                steps=cfg.steps,
-                step_size=cfg.step_size,
-                rand_init=cfg.rand_init,
-                **common,
-            )
-        return tf.stop_gradient(x_adv)
+        return _step_attacks.input_attack(
+            self._clean_fn, self._robust_config, x, labels
+        )
 
     def _joint_attack(self, x, labels):
         """joint_pgd's (x_adv, weight deltas) at the current weights."""
-        from nsr_tf import attacks
-
-        cfg = self._robust_config
-        x_adv, deltas = attacks.joint_pgd(
-            self,
-            x,
-            labels,
-            eps_x=cfg.eps_x,
-            eps_w=cfg.eps_w,
-            steps=cfg.steps,
-            step_size_x=cfg.step_size,
-            step_size_w=cfg.step_size_w,
-            clip_min=cfg.clip_min,
-            clip_max=cfg.clip_max,
-        )
-        return tf.stop_gradient(x_adv), tf.nest.map_structure(
-            tf.stop_gradient, deltas
-        )
+        return _step_attacks.joint_attack(self, self._robust_config, x, labels)
 
     def _perturbed_forward(self, x, deltas, training):
-        """Forward pass at the clean weights plus ``deltas``.
-
-        The deltas are added to the *effective* kernels (as ``joint_pgd``
-        perturbs them), and gradients flow to the clean weights through
-        ``normalized_kernel()``, so ``d loss(W + delta) / dW`` is applied to
-        the clean weights. SN layers do not update ``u`` inside this call.
-        """
-        from nsr_tf import perturb
-
-        targets = perturb.weight_targets(self)
-        values = []
-        for target, delta in zip(targets, deltas, strict=True):
-            if target.layer is not None:
-                base = target.layer.normalized_kernel()
-            else:
-                base = target.variable.value
-            values.append(base + tf.cast(delta, base.dtype))
-        return perturb.call_with_weights(
-            self, x, targets, values, training=training
-        )
+        """Forward pass at the clean weights plus ``deltas`` (see
+        :func:`nsr_tf.training._step_attacks.perturbed_forward`)."""
+        return _step_attacks.perturbed_forward(self, x, deltas, training)
 
     @property
     def _sn_layers(self):
         return [
             layer
             for layer in self._flatten_layers(include_self=False)
-            if callable(getattr(layer, "normalized_kernel", None))
-            and hasattr(layer, "beta")
+            if is_spectral(layer)
         ]
 
     def _penalty_terms(self, x, labels):
@@ -270,21 +221,26 @@ class RobustModel(keras.Model):
             ``tau`` and ``zeta`` (per-example or None).
         """
         cfg = self._robust_config
+        spec = cfg.spec
         labels = None if y is None else _int_labels(y)
         clean = tau = zeta = None
-        if cfg.mode == "at_beta" and cfg.penalty_input == "clean":
+        if (
+            cfg.uses_bounds
+            and cfg.uses_input_attack
+            and (cfg.penalty_input == "clean")
+        ):
             clean, tau, zeta = self._shared_clean_and_penalty(x, labels)
-        elif cfg.uses_input_attack or cfg.mode == "joint_at":
-            clean_training = training if cfg.mode == "joint_at" else False
+        elif spec.attack != "none":
+            clean_training = training if spec.weight_perturbation else False
             clean = self(x, training=clean_training)
         x_used = x
-        if cfg.mode == "joint_at":
+        if spec.attack != "none":
             attack_labels = self._attack_labels(y, tf.stop_gradient(clean))
+        if spec.weight_perturbation:
             x_used, deltas = self._joint_attack(x, attack_labels)
             y_pred = self._perturbed_forward(x_used, deltas, training)
         else:
             if cfg.uses_input_attack:
-                attack_labels = self._attack_labels(y, tf.stop_gradient(clean))
                 x_used = self._input_attack(x, attack_labels)
             y_pred = self(x_used, training=training)
         loss = self.compute_loss(
@@ -294,27 +250,41 @@ class RobustModel(keras.Model):
             sample_weight=sample_weight,
             training=training,
         )
-        loss = tf.cast(loss, tf.float32)
+        ce = loss = tf.cast(loss, tf.float32)
+        penalty = None
         if cfg.uses_bounds and tau is None:
             x_pen = x_used if cfg.penalty_input == "adversarial" else x
             tau, zeta = self._penalty_terms(x_pen, labels)
-        if cfg.uses_penalty:
-            # Terms with a zero coefficient are left out of the loss, so no
-            # backward pass is built through them (alpha = 0 in at_beta).
-            terms = [
-                coef * value
-                for coef, value in ((cfg.alpha, tau), (cfg.beta, zeta))
-                if coef > 0
-            ]
-            penalty = _batch_mean(tf.add_n(terms), sample_weight)
+        if cfg.uses_bounds:
+            penalty = self._penalty(tau, zeta, sample_weight)
             loss = loss + _replica_scale(penalty)
         return {
             "y_pred": y_pred,
             "clean": clean,
             "loss": loss,
+            "ce": ce,
+            "penalty": penalty,
             "tau": tau,
             "zeta": zeta,
         }
+
+    def _penalty(self, tau, zeta, sample_weight):
+        """``penalty_scale * mean(α τ + β ζ)`` of eq. 23 (a scalar).
+
+        Terms with a zero coefficient are left out, so no backward pass is
+        built through them (α = 0 in at_beta); with no term the penalty is
+        a constant 0.
+        """
+        cfg = self._robust_config
+        terms = [
+            coef * value
+            for coef, value in ((cfg.tau_weight, tau), (cfg.zeta_weight, zeta))
+            if coef > 0
+        ]
+        if not cfg.uses_penalty or not terms:
+            return tf.constant(0.0, tf.float32)
+        mean = _batch_mean(tf.add_n(terms), sample_weight)
+        return tf.cast(cfg.penalty_scale, tf.float32) * mean
 
     def _shared_clean_and_penalty(self, x, labels):
         from nsr_tf import bounds
@@ -351,6 +321,8 @@ class RobustModel(keras.Model):
         if out["tau"] is not None:
             self.tau_tracker.update_state(out["tau"], sample_weight)
             self.zeta_tracker.update_state(out["zeta"], sample_weight)
+            self.ce_tracker.update_state(_replica_unscale(out["ce"]))
+            self.penalty_tracker.update_state(out["penalty"])
 
     def _track_loss(self, loss, x):
         batch = tf.shape(tf.nest.flatten(x)[0])[0]

@@ -1,0 +1,140 @@
+"""The README's Results section, regenerated from committed records.
+
+The README holds generated blocks between markers
+``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``; everything else
+in it is prose written by hand. :func:`update` rewrites every block from the
+records under ``results/``, so the numbers a reader sees are always the
+ones the records hold (``python -m experiments.readme_results``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from nsr_tf.sweep import nsr
+from nsr_tf.sweep import report
+from nsr_tf.sweep import rows as rows_lib
+from nsr_tf.sweep import store
+
+#: The Table 1 architectures the ``mlp`` preset trains on a CPU.
+MLP_ARCHS = ("mlp1", "mlp2")
+
+
+def splice(text: str, name: str, block: str) -> str:
+    """``text`` with the block ``name`` replaced by ``block``.
+
+    Raises:
+        ValueError: when ``text`` lacks the block's two markers.
+    """
+    begin, end = f"<!-- results:{name} -->", f"<!-- /results:{name} -->"
+    pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise ValueError(
+            f"`text` must hold the markers {begin} and {end}. "
+            f"Received: text without them"
+        )
+    return pattern.sub(
+        lambda _: f"{begin}\n{block.rstrip()}\n{end}", text, count=1
+    )
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _epochs(records: list[dict]) -> str:
+    runs = sorted(r.get("epochs_run", 0) for r in records)
+    if not runs:
+        return "–"
+    return str(runs[0]) if runs[0] == runs[-1] else f"{runs[0]}-{runs[-1]}"
+
+
+def table1_block(results_dir: str, dataset: str, archs=MLP_ARCHS) -> str:
+    """Markdown Table 1 for ``archs`` from the records in ``results_dir``.
+
+    Per row: ours without SN (β = ∞) and with the β validation selected,
+    the certified l2 accuracy at that β, the runs done and their epochs,
+    and the paper's numbers.
+    """
+    records = store.read_records([results_dir], prefix=f"{dataset}/")
+    table = report.table_rows(dataset, records)
+    by_row = {}
+    for record in records:
+        by_row.setdefault(record["row_key"], []).append(record)
+    wanted = {rows_lib.ARCH_LABELS[a] for a in archs}
+    keys = [r.key for r in rows_lib.table1_rows(dataset) if r.arch in archs]
+    lines = [
+        "| Architecture | Training | Train / Test (β = ∞) | Train / Test (SN) "
+        "| β | certified l2 (SN) | runs | epochs | paper: Train / Test / "
+        "Train (SN) / Test (SN) / β |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = [r for r in table if r["architecture"] in wanted]
+    for key, r in zip(keys, rows, strict=True):
+        paper = " / ".join(
+            _fmt(r[k])
+            for k in (
+                "paper_train_acc",
+                "paper_test_acc",
+                "paper_train_acc_sn",
+                "paper_test_acc_sn",
+                "paper_selected_beta",
+            )
+        )
+        lines.append(
+            f"| {r['architecture']} | {r['training']} "
+            f"| {_fmt(r['train_acc'])} / {_fmt(r['test_acc'])} "
+            f"| {_fmt(r['train_acc_sn'])} / {_fmt(r['test_acc_sn'])} "
+            f"| {_fmt(r['selected_beta'])} "
+            f"| {_fmt(r.get('certified_test_acc_sn'))} "
+            f"| {r['betas_done']} | {_epochs(by_row.get(key, []))} "
+            f"| {paper} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def fig1_block(results_dir: str) -> str:
+    """The NSR Fig. 1 AUC table from the model records in ``results_dir``."""
+    records = {}
+    for name in nsr.CONFIGS:
+        path = os.path.join(results_dir, name, "record.json")
+        if os.path.exists(path):
+            records[name] = store.read_json(path)
+    if not records:
+        return "(no finished model yet)\n"
+    return nsr.auc_table(records)
+
+
+def blocks(results_dir: str) -> dict[str, str]:
+    """Every generated block whose records exist, by name."""
+    out = {}
+    for dataset in ("mnist", "cifar10"):
+        directory = os.path.join(results_dir, f"table1_{dataset}")
+        if os.path.isdir(directory):
+            out[f"table1_{dataset}"] = table1_block(directory, dataset)
+    directory = os.path.join(results_dir, "nsr_fig1")
+    if os.path.isdir(directory):
+        out["nsr_fig1"] = fig1_block(directory)
+    return out
+
+
+def update(readme_path: str, results_dir: str) -> list[str]:
+    """Rewrites the README's generated blocks; returns their names.
+
+    Blocks without markers in the README are skipped (and not returned).
+    """
+    with open(readme_path) as f:
+        text = f.read()
+    done = []
+    for name, block in blocks(results_dir).items():
+        if f"<!-- results:{name} -->" in text:
+            text = splice(text, name, block)
+            done.append(name)
+    store.write_text_atomic(readme_path, text)
+    return done
+
+
+__all__ = ["blocks", "fig1_block", "splice", "table1_block", "update"]
