@@ -19,6 +19,7 @@ def test_table_names_are_the_public_variants():
         "sound",
         "interval",
         "interval_exact",
+        "joint_interval",
     )
     for name, entry in variants.TABLE.items():
         assert entry.name == name

@@ -52,6 +52,14 @@ def test_certified_record_and_unsupported_model(rng):
 
 
 def test_nsr_auc_table_has_certified_column():
-    rec = {"clean_test_acc": 0.9, "auc": 0.5, "certified_auc": 0.1}
+    rec = {
+        "clean_test_acc": 0.9,
+        "auc": 0.5,
+        "certified_auc": 0.1,
+        "config": {"mode": "erm"},
+        "init": "scratch",
+        "epochs": 1,
+        "weight_only_acc": 0.5,
+    }
     table = nsr.auc_table({"standard": rec, "at": dict(rec, auc=0.6)})
     assert "certified AUC" in table and "| 0.100 |" in table

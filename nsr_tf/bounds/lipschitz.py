@@ -52,8 +52,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from layers import effective_kernel
 from layers import spectral
-from nsr_tf import perturb
 
 #: Activation name -> l2 Lipschitz constant (elementwise functions).
 ACTIVATION_LIPSCHITZ = {
@@ -71,17 +71,6 @@ ACTIVATION_LIPSCHITZ = {
 CONV_ITERATIONS = 1000
 #: Relative inflation of power-iteration estimates (they converge from below).
 CONV_RTOL = 1e-3
-
-
-def _effective_kernel(layer):
-    """The kernel the layer's forward pass applies.
-
-    The one place this module reads it (swap for h1's
-    ``layers.effective_kernel`` at merge).
-    """
-    if perturb.is_sn_layer(layer):
-        return layer.normalized_kernel()
-    return layer.kernel
 
 
 def _activation_constant(layer, fn):
@@ -106,7 +95,7 @@ def _input_shape(layer):
 
 
 def _dense(layer, opts):
-    kernel = np.asarray(_effective_kernel(layer), dtype=np.float64)
+    kernel = np.asarray(effective_kernel(layer), dtype=np.float64)
     sigma = float(np.linalg.svd(kernel, compute_uv=False)[0])
     return sigma * _activation_constant(layer, layer.activation)
 
@@ -117,7 +106,7 @@ def _conv(layer, opts):
             f"Conv2D layer {layer.name!r} must be channels_last with groups=1."
         )
     sigma = spectral.conv_operator_norm(
-        _effective_kernel(layer),
+        effective_kernel(layer),
         _input_shape(layer),
         strides=tuple(layer.strides),
         padding=layer.padding,

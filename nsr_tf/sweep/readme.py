@@ -16,6 +16,7 @@ from nsr_tf.sweep import nsr
 from nsr_tf.sweep import report
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import store
+from nsr_tf.sweep.report import fmt
 
 #: The Table 1 architectures the ``mlp`` preset trains on a CPU.
 MLP_ARCHS = ("mlp1", "mlp2")
@@ -37,12 +38,6 @@ def splice(text: str, name: str, block: str) -> str:
     return pattern.sub(
         lambda _: f"{begin}\n{block.rstrip()}\n{end}", text, count=1
     )
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def _epochs(records: list[dict]) -> str:
@@ -74,22 +69,13 @@ def table1_block(results_dir: str, dataset: str, archs=MLP_ARCHS) -> str:
     ]
     rows = [r for r in table if r["architecture"] in wanted]
     for key, r in zip(keys, rows, strict=True):
-        paper = " / ".join(
-            _fmt(r[k])
-            for k in (
-                "paper_train_acc",
-                "paper_test_acc",
-                "paper_train_acc_sn",
-                "paper_test_acc_sn",
-                "paper_selected_beta",
-            )
-        )
+        paper = report.paper_cell(r)
         lines.append(
             f"| {r['architecture']} | {r['training']} "
-            f"| {_fmt(r['train_acc'])} / {_fmt(r['test_acc'])} "
-            f"| {_fmt(r['train_acc_sn'])} / {_fmt(r['test_acc_sn'])} "
-            f"| {_fmt(r['selected_beta'])} "
-            f"| {_fmt(r.get('certified_test_acc_sn'))} "
+            f"| {fmt(r['train_acc'])} / {fmt(r['test_acc'])} "
+            f"| {fmt(r['train_acc_sn'])} / {fmt(r['test_acc_sn'])} "
+            f"| {fmt(r['selected_beta'])} "
+            f"| {fmt(r.get('certified_test_acc_sn'))} "
             f"| {r['betas_done']} | {_epochs(by_row.get(key, []))} "
             f"| {paper} |"
         )

@@ -95,6 +95,25 @@ def _fmt(value) -> str:
     return str(value)
 
 
+def fmt(value) -> str:
+    """A table cell: two decimals for floats, "–" for missing values."""
+    return _fmt(value)
+
+
+def paper_cell(row: dict) -> str:
+    """The paper's "Train / Test / Train (SN) / Test (SN) / β" of a row."""
+    return " / ".join(
+        _fmt(row[k])
+        for k in (
+            "paper_train_acc",
+            "paper_test_acc",
+            "paper_train_acc_sn",
+            "paper_test_acc_sn",
+            "paper_selected_beta",
+        )
+    )
+
+
 def to_markdown(dataset: str, table: list[dict], *, note: str = "") -> str:
     """Markdown: ours (train/test without SN, with SN, beta) | the paper's."""
     lines = [
@@ -107,16 +126,7 @@ def to_markdown(dataset: str, table: list[dict], *, note: str = "") -> str:
     ]
     for r in table:
         star = "*" if r["selected_beta"] == "inf" else ""
-        paper = " / ".join(
-            _fmt(r[k])
-            for k in (
-                "paper_train_acc",
-                "paper_test_acc",
-                "paper_train_acc_sn",
-                "paper_test_acc_sn",
-                "paper_selected_beta",
-            )
-        )
+        paper = paper_cell(r)
         lines.append(
             f"| {r['architecture']} | {r['training']} | {_fmt(r['train_acc'])}"
             f" | {_fmt(r['test_acc'])} | {_fmt(r['train_acc_sn'])}"
