@@ -20,6 +20,7 @@ from nsr_tf.sweep.report import fmt
 
 #: The Table 1 architectures the ``mlp`` preset trains on a CPU.
 MLP_ARCHS = ("mlp1", "mlp2")
+NOTHING_YET = "(no run finished yet)\n"
 
 
 def splice(text: str, name: str, block: str) -> str:
@@ -90,20 +91,25 @@ def fig1_block(results_dir: str) -> str:
         if os.path.exists(path):
             records[name] = store.read_json(path)
     if not records:
-        return "(no finished model yet)\n"
+        return NOTHING_YET
     return nsr.auc_table(records)
 
 
 def blocks(results_dir: str) -> dict[str, str]:
-    """Every generated block whose records exist, by name."""
+    """Every generated block by name ("no run finished yet" where a
+    reproduction has no records)."""
     out = {}
     for dataset in ("mnist", "cifar10"):
         directory = os.path.join(results_dir, f"table1_{dataset}")
-        if os.path.isdir(directory):
-            out[f"table1_{dataset}"] = table1_block(directory, dataset)
+        out[f"table1_{dataset}"] = (
+            table1_block(directory, dataset)
+            if os.path.isdir(directory)
+            else NOTHING_YET
+        )
     directory = os.path.join(results_dir, "nsr_fig1")
-    if os.path.isdir(directory):
-        out["nsr_fig1"] = fig1_block(directory)
+    out["nsr_fig1"] = (
+        fig1_block(directory) if os.path.isdir(directory) else NOTHING_YET
+    )
     return out
 
 
