@@ -93,15 +93,23 @@ class SpectralNormMixin:
             kernel, tf.convert_to_tensor(self.u.value), iterations
         )
 
-    def _normalize(self, training):
-        """``W / max(1, sigma_hat / beta)`` from the stored ``u``.
+    def _kernel_and_divisor(self, training, *, honour_override=True):
+        """``(K, d)``: this pass applies the kernel ``K / d``.
 
-        ``sigma_hat`` comes from ``power_iterations`` steps started at ``u``,
-        with gradients through it; ``u`` is replaced by the new vector when
-        ``training`` is true. With ``beta=inf`` the divisor is exactly 1 (and
-        its gradient 0): the raw kernel is returned, and the power iteration
-        runs only to track sigma in training calls.
+        ``K`` is the raw kernel and ``d = max(1, sigma_hat / beta)``, with
+        ``sigma_hat`` from ``power_iterations`` steps started at the stored
+        ``u`` (gradients flow through it); ``u`` is replaced by the new
+        vector when ``training`` is true. ``d`` is None where the kernel is
+        applied as is: ``beta=inf`` (the power iteration then runs only to
+        track sigma in training calls), or a kernel substituted by
+        ``layers.override.kernel_override`` (used as is, ``u`` left alone).
+        Dense layers divide their matmul output by ``d`` (the same values
+        as a matmul with ``K / d``, with fewer elementwise passes).
         """
+        if honour_override:
+            substituted = override.get_kernel_override(self)
+            if substituted is not None:
+                return tf.convert_to_tensor(substituted), None
         kernel = self._raw_kernel()
         if math.isinf(self.beta):
             if _is_true(training):
@@ -109,23 +117,21 @@ class SpectralNormMixin:
                     tf.stop_gradient(kernel), self.power_iterations
                 )
                 self._update_u(u_new, training)
-            return kernel
+            return kernel, None
         sigma, u_new = self._sigma_and_u(kernel, self.power_iterations)
         if _is_true(training):
             self._update_u(u_new, training)
-        return kernel / tf.maximum(1.0, sigma / self.beta)
+        return kernel, tf.maximum(1.0, sigma / self.beta)
 
-    def _effective_kernel(self, training):
-        """The kernel this forward pass applies (float32, or the override).
+    def _effective_kernel(self, training, *, honour_override=True):
+        """The kernel this forward pass applies, ``K / d`` (float32).
 
-        A kernel substituted by ``layers.override.kernel_override`` is used
-        as is and ``u`` is left alone; otherwise ``_normalize(training)``.
         ``layers.effective_kernel(layer)`` is this with ``training=False``.
         """
-        substituted = override.get_kernel_override(self)
-        if substituted is not None:
-            return tf.convert_to_tensor(substituted)
-        return self._normalize(training)
+        kernel, divisor = self._kernel_and_divisor(
+            training, honour_override=honour_override
+        )
+        return kernel if divisor is None else kernel / divisor
 
     def _update_u(self, u_new, training):
         u_new = tf.stop_gradient(u_new)
@@ -153,7 +159,7 @@ class SpectralNormMixin:
             Farnia et al. 2019, eq. 9.
         """
         self._check_built("normalized_kernel")
-        return self._normalize(training=False)
+        return self._effective_kernel(False, honour_override=False)
 
     def spectral_norm(self, iterations=None):
         """Estimates sigma of the current raw (un-normalized) operator.

@@ -86,8 +86,10 @@ class SNDense(_sn_common.SpectralNormMixin, keras.layers.Dense):
         return spectral.dense_operator_norm(kernel, u=u, **kwargs)
 
     def call(self, inputs, training=None):
-        kernel = tf.cast(self._effective_kernel(training), self.compute_dtype)
-        x = keras.ops.matmul(inputs, kernel)
+        kernel, divisor = self._kernel_and_divisor(training)
+        x = keras.ops.matmul(inputs, tf.cast(kernel, self.compute_dtype))
+        if divisor is not None:
+            x = x / tf.cast(divisor, self.compute_dtype)
         if self.bias is not None:
             x = keras.ops.add(x, tf.cast(self.bias.value, self.compute_dtype))
         if self.activation is not None:
