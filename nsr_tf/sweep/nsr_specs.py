@@ -74,6 +74,8 @@ PAPER_ORDER = ("at_beta_2", "at", "jiwp", "weight_perturb", "standard")
 DEFAULT_EPS_X = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
 DEFAULT_EPS_W = (0.0, 0.001, 0.002, 0.003, 0.004, 0.005)
 DEFAULT_SCALE_GRID = (1.0, 0.1, 0.05, 0.02, 0.01, 0.005)
+#: The images every Fig. 1 surface is evaluated on (first ``test_examples``).
+TEST_SET = "MNIST official test set, all 10,000 in official order"
 VALIDATION = "the last {n} training images, held out of the selection runs"
 
 
@@ -163,6 +165,7 @@ def model_settings(name, budget: NSRBudget, *, seed=0, data_source="") -> dict:
         "init": init,
         "selection": selection,
         "evaluation": {
+            "test_set": TEST_SET,
             "test_examples": budget.test_examples,
             "attack_steps": budget.attack_steps,
             "eps_x_grid": list(budget.eps_x_grid),
