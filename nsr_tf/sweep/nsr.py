@@ -287,6 +287,8 @@ def _add_certificate(done, path, budget, arrays, output_dir):
     model_path = os.path.join(os.path.dirname(path), "model.keras")
     if "certified_accuracy" in done or not os.path.exists(model_path):
         return done
+    from nsr_tf import training  # noqa: F401 (registers RobustModel)
+
     model = keras.saving.load_model(model_path)
     done = dict(done, **_certify(model, arrays[2], arrays[3], budget))
     _plot(done, budget, output_dir)
