@@ -222,3 +222,46 @@ def data_spec() -> dict:
         source=FLAGS.source,
         train_examples=FLAGS.train_examples,
     )
+
+
+def timing_kwargs(**extra) -> dict:
+    """The Table 2/3 library arguments of the timing flags (plus ``extra``)."""
+    return dict(
+        epochs=FLAGS.epochs,
+        batch_size=FLAGS.batch_size,
+        only=tuple(FLAGS.rows),
+        overwrite=FLAGS.overwrite,
+        **extra,
+    )
+
+
+def run_timing_table(table: str, **extra) -> None:
+    """The whole ``main`` of the Table 2/3 scripts.
+
+    Checks every flag, the data and the resume state first (one-line
+    error), then saves the flags and runs the table through the engine.
+    """
+    from nsr_tf.sweep import tables23
+
+    def check():
+        check_positive("epochs", "batch_size", "train_examples")
+        engine = make_engine()
+        tables23.check_rows(table, FLAGS.dataset, tuple(FLAGS.rows))
+        check_data(FLAGS.dataset)
+        arrays = load_arrays()
+        tables23.check_resume(
+            table, arrays, FLAGS.output_dir, **timing_kwargs(**extra)
+        )
+        return engine
+
+    engine = validate(check)
+    save_flags(FLAGS.output_dir, table)
+    print(
+        tables23.run_table(
+            table,
+            data_spec(),
+            FLAGS.output_dir,
+            engine=engine,
+            **timing_kwargs(**extra),
+        )
+    )
