@@ -202,15 +202,9 @@ def resolve_shards(num_shards, shard_index) -> tuple[int, int]:
         task_id = _env_int("SLURM_ARRAY_TASK_ID")
         task_min = _env_int("SLURM_ARRAY_TASK_MIN") or 0
         shard_index = 0 if task_id is None else task_id - task_min
-    if num_shards < 1:
-        raise ValueError(
-            f"`num_shards` must be >= 1. Received: num_shards={num_shards}"
-        )
-    if not 0 <= shard_index < num_shards:
-        raise ValueError(
-            f"`shard_index` must be in [0, {num_shards}). "
-            f"Received: shard_index={shard_index}"
-        )
+    from nsr_tf.sweep import table1
+
+    table1.check_shard(shard_index, num_shards)
     return num_shards, shard_index
 
 

@@ -50,6 +50,12 @@ def plan(
 
 def shard(runs: list, shard_index: int, num_shards: int) -> list:
     """Runs ``i`` with ``i % num_shards == shard_index`` (round robin)."""
+    check_shard(shard_index, num_shards)
+    return runs[shard_index::num_shards]
+
+
+def check_shard(shard_index: int, num_shards: int) -> None:
+    """``num_shards >= 1`` and ``0 <= shard_index < num_shards``."""
     if num_shards < 1:
         raise ValueError(
             f"`num_shards` must be >= 1. Received: num_shards={num_shards}"
@@ -59,7 +65,6 @@ def shard(runs: list, shard_index: int, num_shards: int) -> list:
             f"`shard_index` must be in [0, {num_shards}). "
             f"Received: shard_index={shard_index}"
         )
-    return runs[shard_index::num_shards]
 
 
 def merged_records(
