@@ -5,7 +5,9 @@ Side by side in one run, for the paper's MNIST ELU MLPs (784-512-10 and
 PGM-15 (l2) adversarial training, batch 128, compiled train steps
 (``tf.function``). Variants: ``plain`` (keras.layers.Dense/Conv2D), ``sn``
 (SNDense/SNConv2D, beta=1, one power iteration per step, gradients through
-sigma_hat) and ``sn_inf`` (beta=inf: sigma tracked only).
+sigma_hat), ``sn_autodiff`` (as ``sn`` with autodiff through the power
+step of the dense layers instead of ``layers.capped_matmul``) and ``sn_inf``
+(beta=inf: sigma tracked only).
 
 Plain and SN steps are timed in alternating rounds (alternating order too)
 so that load from other processes affects both alike; the table reports the
@@ -41,10 +43,18 @@ from layers import SNConv2D  # noqa: E402
 from layers import SNDense  # noqa: E402
 from layers import effective_kernel  # noqa: E402
 from layers import is_spectral  # noqa: E402
+from layers._sn_common import SpectralNormMixin  # noqa: E402
 from layers.override import kernel_override  # noqa: E402
 
 BATCH = 128
 PGM_STEPS = 15
+
+
+class _AutodiffSNDense(SNDense):
+    """SNDense with autodiff through its power step instead of the fused
+    ``layers.capped_matmul`` (the same values and gradient)."""
+
+    _capped_apply = SpectralNormMixin._capped_apply
 
 
 def _dense(variant):
@@ -52,7 +62,8 @@ def _dense(variant):
         if variant == "plain":
             return keras.layers.Dense(units, activation=activation)
         beta = float("inf") if variant == "sn_inf" else 1.0
-        return SNDense(units, activation=activation, beta=beta)
+        cls = _AutodiffSNDense if variant == "sn_autodiff" else SNDense
+        return cls(units, activation=activation, beta=beta)
 
     return make
 

@@ -1,8 +1,9 @@
 """State and forward-pass logic shared by SNDense and SNConv2D.
 
 A mixin, not a layer: the concrete classes subclass the Keras layer first
-and provide ``_power_iteration(kernel, u, iterations)``, ``_u_shape`` and
-``_spectral_norm_of(kernel, u, iterations)``.
+and provide ``_power_iteration(kernel, u, iterations)``, ``_u_shape``,
+``_spectral_norm_of(kernel, u, iterations)`` and
+``_apply_kernel(inputs, kernel)`` (their linear operator).
 """
 
 import math
@@ -54,8 +55,8 @@ def check_unsupported(kwargs, cls_name):
 class SpectralNormMixin:
     """Effective-kernel logic: ``W / max(1, sigma_hat / beta)``.
 
-    The concrete layers' ``call`` applies ``_effective_kernel(training)``
-    with the parent's usual op, bias and activation: one forward path.
+    The concrete layers' ``call`` is ``_normalized(training, inputs)``
+    followed by the parent's usual bias and activation: one forward path.
 
     Reference:
         Farnia et al. 2019, eq. 9 and App. B.
@@ -87,51 +88,63 @@ class SpectralNormMixin:
     def _raw_kernel(self):
         return tf.convert_to_tensor(self._kernel.value)
 
-    def _sigma_and_u(self, kernel, iterations):
-        """sigma_hat and the next u from the stored u (no state change)."""
-        return self._power_iteration(
-            kernel, tf.convert_to_tensor(self.u.value), iterations
-        )
+    def _normalized(self, training, inputs=None, *, honour_override=True):
+        """This pass's ``op(inputs, K / d)``, or ``K / d`` without inputs.
 
-    def _kernel_and_divisor(self, training, *, honour_override=True):
-        """``(K, d)``: this pass applies the kernel ``K / d``.
-
-        ``K`` is the raw kernel and ``d = max(1, sigma_hat / beta)``, with
-        ``sigma_hat`` from ``power_iterations`` steps started at the stored
-        ``u`` (gradients flow through it); ``u`` is replaced by the new
-        vector when ``training`` is true. ``d`` is None where the kernel is
-        applied as is: ``beta=inf`` (the power iteration then runs only to
-        track sigma in training calls), or a kernel substituted by
+        ``op`` is the layer's linear operator (``_apply_kernel``), ``K`` the
+        raw kernel and ``d = max(1, sigma_hat / beta)``, with ``sigma_hat``
+        from ``power_iterations`` steps started at the stored ``u``
+        (gradients flow through it); ``u`` is replaced by the new vector
+        when ``training`` is true. The kernel is applied as is (``d = 1``)
+        for ``beta=inf`` (the power iteration then runs only to track sigma
+        in training calls) and for a kernel substituted by
         ``layers.override.kernel_override`` (used as is, ``u`` left alone).
-        Dense layers divide their matmul output by ``d`` (the same values
-        as a matmul with ``K / d``, with fewer elementwise passes).
+        With inputs and a finite beta the layer's ``_capped_apply`` computes
+        ``op(inputs, K / d)`` (SNDense fuses it, see ``capped_matmul``).
         """
+
+        def apply(kernel):
+            return (
+                kernel if inputs is None else self._apply_kernel(inputs, kernel)
+            )
+
         if honour_override:
             substituted = override.get_kernel_override(self)
             if substituted is not None:
-                return tf.convert_to_tensor(substituted), None
+                return apply(tf.convert_to_tensor(substituted))
         kernel = self._raw_kernel()
+        u = tf.convert_to_tensor(self.u.value)
         if math.isinf(self.beta):
             if _is_true(training):
-                _, u_new = self._sigma_and_u(
-                    tf.stop_gradient(kernel), self.power_iterations
+                _, u_new = self._power_iteration(
+                    tf.stop_gradient(kernel), u, self.power_iterations
                 )
                 self._update_u(u_new, training)
-            return kernel, None
-        sigma, u_new = self._sigma_and_u(kernel, self.power_iterations)
+            return apply(kernel)
+        if inputs is None:
+            out, u_new = self._capped_kernel(kernel, u)
+        else:
+            out, u_new = self._capped_apply(inputs, kernel, u)
         if _is_true(training):
             self._update_u(u_new, training)
-        return kernel, tf.maximum(1.0, sigma / self.beta)
+        return out
+
+    def _capped_kernel(self, kernel, u):
+        """``(K / d, u_new)`` from ``power_iterations`` steps at ``u``."""
+        sigma, u_new = self._power_iteration(kernel, u, self.power_iterations)
+        return kernel / tf.maximum(1.0, sigma / self.beta), u_new
+
+    def _capped_apply(self, inputs, kernel, u):
+        """``(op(inputs, K / d), u_new)``; layers may fuse it."""
+        capped, u_new = self._capped_kernel(kernel, u)
+        return self._apply_kernel(inputs, capped), u_new
 
     def _effective_kernel(self, training, *, honour_override=True):
         """The kernel this forward pass applies, ``K / d`` (float32).
 
         ``layers.effective_kernel(layer)`` is this with ``training=False``.
         """
-        kernel, divisor = self._kernel_and_divisor(
-            training, honour_override=honour_override
-        )
-        return kernel if divisor is None else kernel / divisor
+        return self._normalized(training, honour_override=honour_override)
 
     def _update_u(self, u_new, training):
         u_new = tf.stop_gradient(u_new)

@@ -158,9 +158,11 @@ class SNConv2D(_sn_common.SpectralNormMixin, keras.layers.Conv2D):
             kernel, self._input_hwc, u=start, **self._conv_args(), **kwargs
         )
 
+    def _apply_kernel(self, inputs, kernel):
+        return self.convolution_op(inputs, tf.cast(kernel, self.compute_dtype))
+
     def call(self, inputs, training=None):
-        kernel = tf.cast(self._effective_kernel(training), self.compute_dtype)
-        outputs = self.convolution_op(inputs, kernel)
+        outputs = self._normalized(training, inputs)
         if self.use_bias:
             if self.data_format == "channels_last":
                 bias_shape = (1, 1, 1, self.filters)
