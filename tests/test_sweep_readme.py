@@ -39,7 +39,7 @@ def _record(beta, val, test, epochs):
 def test_table1_block_reads_the_records(tmp_path):
     for beta, val, test, epochs in (
         ("inf", 0.97, 0.96, 40),
-        ("2", 0.98, 0.975, 55),
+        ("2", 0.98, 0.972, 55),
     ):
         store.write_json_atomic(
             store.record_path(str(tmp_path), f"mnist/mlp1/erm/beta_{beta}"),
@@ -52,5 +52,6 @@ def test_table1_block_reads_the_records(tmp_path):
     assert erm.startswith(
         "| 1-layer MLP | ERM | 1.00 / 0.96 | 1.00 / 0.97 | 2 |"
     )
-    assert "| 2 | 40-55 |" in erm
-    assert "| 0 | – |" in lines[3]  # FGM: nothing run yet
+    # SN gain on test: ours 0.972 - 0.96, the paper's 0.98 - 0.98.
+    assert "| +0.01 / +0.00 | 2 | 40-55 |" in erm
+    assert "| – / +0.08 | 0 | – |" in lines[3]  # FGM: nothing run yet

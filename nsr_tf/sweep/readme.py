@@ -48,12 +48,21 @@ def _epochs(records: list[dict]) -> str:
     return str(runs[0]) if runs[0] == runs[-1] else f"{runs[0]}-{runs[-1]}"
 
 
+def _gain(sn, plain) -> str:
+    """Test accuracy with SN minus without, signed ("–" if either is
+    missing)."""
+    if sn is None or plain is None:
+        return "–"
+    return f"{float(sn) - float(plain):+.2f}"
+
+
 def table1_block(results_dir: str, dataset: str, archs=MLP_ARCHS) -> str:
     """Markdown Table 1 for ``archs`` from the records in ``results_dir``.
 
     Per row: ours without SN (β = ∞) and with the β validation selected,
-    the certified l2 accuracy at that β, the runs done and their epochs,
-    and the paper's numbers.
+    the certified l2 accuracy at that β, the test-accuracy gain of SN
+    (selected β minus β = ∞) for ours and the paper's, the runs done and
+    their epochs, and the paper's numbers.
     """
     records = store.read_records([results_dir], prefix=f"{dataset}/")
     table = report.table_rows(dataset, records)
@@ -64,9 +73,9 @@ def table1_block(results_dir: str, dataset: str, archs=MLP_ARCHS) -> str:
     keys = [r.key for r in rows_lib.table1_rows(dataset) if r.arch in archs]
     lines = [
         "| Architecture | Training | Train / Test (β = ∞) | Train / Test (SN) "
-        "| β | certified l2 (SN) | runs | epochs | paper: Train / Test / "
-        "Train (SN) / Test (SN) / β |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| β | certified l2 (SN) | SN gain, test: ours / paper | runs "
+        "| epochs | paper: Train / Test / Train (SN) / Test (SN) / β |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     rows = [r for r in table if r["architecture"] in wanted]
     for key, r in zip(keys, rows, strict=True):
@@ -77,6 +86,8 @@ def table1_block(results_dir: str, dataset: str, archs=MLP_ARCHS) -> str:
             f"| {fmt(r['train_acc_sn'])} / {fmt(r['test_acc_sn'])} "
             f"| {fmt(r['selected_beta'])} "
             f"| {fmt(r.get('certified_test_acc_sn'))} "
+            f"| {_gain(r['test_acc_sn'], r['test_acc'])} / "
+            f"{_gain(r['paper_test_acc_sn'], r['paper_test_acc'])} "
             f"| {r['betas_done']} | {_epochs(by_row.get(key, []))} "
             f"| {paper} |"
         )
