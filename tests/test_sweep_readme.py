@@ -53,5 +53,6 @@ def test_table1_block_reads_the_records(tmp_path):
         "| 1-layer MLP | ERM | 1.00 / 0.96 | 1.00 / 0.97 | 2 |"
     )
     # SN gain on test: ours 0.972 - 0.96, the paper's 0.98 - 0.98.
-    assert "| +0.01 / +0.00 | 2 | 40-55 |" in erm
-    assert "| – / +0.08 | 0 | – |" in lines[3]  # FGM: nothing run yet
+    assert "| +0.01 / +0.00 | 2 of 6 | 40-55 |" in erm
+    assert "| – / +0.08 | 0 of 6 | – |" in lines[3]  # FGM: nothing run yet
+    assert "| 0 of 3 |" in lines[4]  # PGM: infinity, the paper's beta, one

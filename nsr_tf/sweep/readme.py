@@ -13,9 +13,11 @@ import os
 import re
 
 from nsr_tf.sweep import nsr
+from nsr_tf.sweep import presets
 from nsr_tf.sweep import report
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import store
+from nsr_tf.sweep import table1
 from nsr_tf.sweep.report import fmt
 
 #: The Table 1 architectures the ``mlp`` preset trains on a CPU.
@@ -56,14 +58,20 @@ def _gain(sn, plain) -> str:
     return f"{float(sn) - float(plain):+.2f}"
 
 
-def table1_block(results_dir: str, dataset: str, archs=MLP_ARCHS) -> str:
+def table1_block(
+    results_dir: str, dataset: str, archs=MLP_ARCHS, preset: str = "mlp"
+) -> str:
     """Markdown Table 1 for ``archs`` from the records in ``results_dir``.
 
     Per row: ours without SN (β = ∞) and with the β validation selected,
     the certified l2 accuracy at that β, the test-accuracy gain of SN
     (selected β minus β = ∞) for ours and the paper's, the runs done and
-    their epochs, and the paper's numbers.
+    their epochs, and the paper's numbers. "runs" counts the betas done
+    of those ``preset`` plans for the row.
     """
+    planned = {}
+    for row, _ in table1.plan(dataset, presets.get_preset(preset)):
+        planned[row.key] = planned.get(row.key, 0) + 1
     records = store.read_records([results_dir], prefix=f"{dataset}/")
     table = report.table_rows(dataset, records)
     by_row = {}
@@ -88,7 +96,7 @@ def table1_block(results_dir: str, dataset: str, archs=MLP_ARCHS) -> str:
             f"| {fmt(r.get('certified_test_acc_sn'))} "
             f"| {_gain(r['test_acc_sn'], r['test_acc'])} / "
             f"{_gain(r['paper_test_acc_sn'], r['paper_test_acc'])} "
-            f"| {r['betas_done']} | {_epochs(by_row.get(key, []))} "
+            f"| {r['betas_done']} of {planned.get(key, 0)} | {_epochs(by_row.get(key, []))} "
             f"| {paper} |"
         )
     return "\n".join(lines) + "\n"
