@@ -164,7 +164,8 @@ def normalized_margins(model, record: dict, x, labels) -> np.ndarray:
 
 
 def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
-    """Margins normalized as the SN repository's Fig. 3, true vs random.
+    """Margins normalized as the SN repository's Fig. 3, true vs random
+    labels, one panel per beta.
 
     The normalizer is ``P * S`` (ERM) or ``P * (2 + sum of prefix products)
     * S`` (FGM/PGM) from the exact operator norms of each layer, with the
@@ -173,33 +174,47 @@ def fig3(true_dir, random_dir, row_key, betas, x, y, y_random, path) -> str:
     training attack on the model's predicted labels (the repository used
     eps = 0.3 for FGM by accident; spec sn_paper.md §8, item 9).
     """
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for directory, labels, name in (
-        (true_dir, y, "true"),
-        (random_dir, y_random, "random"),
-    ):
-        for record in runs_at(directory, row_key, betas):
-            model = load_run_model(directory, record)
-            _hist(
-                ax,
-                normalized_margins(model, record, x, labels),
-                f"{name} labels, β={record['beta']}",
-            )
-    ax.set(xlabel="margin / Φ", ylabel="density", title=row_key)
-    ax.legend()
+    fig, axes = plt.subplots(
+        1, len(betas), figsize=(4 * len(betas), 3.2), squeeze=False
+    )
+    for ax, beta in zip(axes[0], betas, strict=True):
+        for directory, labels, name in (
+            (true_dir, y, "true"),
+            (random_dir, y_random, "random"),
+        ):
+            for record in runs_at(directory, row_key, [beta]):
+                model = load_run_model(directory, record)
+                _hist(
+                    ax,
+                    normalized_margins(model, record, x, labels),
+                    f"{name} labels",
+                )
+        ax.set(xlabel="margin / Φ", ylabel="density", title=f"β={beta}")
+        ax.legend(fontsize=8)
+    fig.suptitle(row_key)
     return _save(fig, path)
 
 
 def fig4(random_dir, row_keys, path) -> str:
-    """Training accuracy per epoch on random labels (from run histories)."""
+    """Training accuracy per epoch on random labels (from run histories).
+
+    One colour per training scheme, one line style per beta.
+    """
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    for row_key in row_keys:
+    styles = ("-", "--", ":", "-.")
+    betas = sorted(
+        {r["beta"] for k in row_keys for r in row_runs(random_dir, k)},
+        key=lambda b: -float(b),
+    )
+    for i, row_key in enumerate(row_keys):
         for record in row_runs(random_dir, row_key):
             hist = record["history"]
             key = "adv_accuracy" if "adv_accuracy" in hist else "clean_accuracy"
             ax.plot(
                 np.arange(1, len(hist[key]) + 1),
                 hist[key],
+                color=f"C{i % 10}",
+                linestyle=styles[betas.index(record["beta"]) % len(styles)],
                 label=f"{row_key.split('/')[-1]} β={record['beta']}",
             )
     ax.set(xlabel="epoch", ylabel="training accuracy", title="random labels")
