@@ -442,3 +442,40 @@ def test_resume_redoes_a_corrupt_record(tmp_path, no_training):
     with pytest.warns(UserWarning, match=path), _trains():
         _sweep(out)
     assert not os.path.exists(path)
+
+
+def test_warm_start_model_is_reused_only_for_its_settings(
+    tmp_path, monkeypatch
+):
+    import keras
+
+    from nsr_tf.sweep import nsr
+
+    trained = []
+
+    def fake_train(config, x, y, budget, epochs, seed, init_path, probe):
+        trained.append(seed)
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        return model, {}, None
+
+    monkeypatch.setattr(nsr, "_train", fake_train)
+    budget = nsr.NSRBudget(epochs=1)
+    arrays = ([[0.0, 0.0]], [0])
+    out = str(tmp_path)
+    path = nsr.warm_start_path(arrays, budget, out, 0, data_source="a")
+    assert os.path.exists(path) and trained == [0]
+    record = store.read_json(os.path.join(out, "warm_start", "record.json"))
+    assert record["fingerprint"] == store.fingerprint(
+        nsr.warm_start_settings(budget, seed=0, data_source="a")
+    )
+    nsr.warm_start_path(arrays, budget, out, 0, data_source="a")
+    assert trained == [0]  # reused
+    with pytest.raises(store.SettingsMismatchError, match="warm_start"):
+        nsr.warm_start_path(arrays, budget, out, 1, data_source="a")
+    nsr.warm_start_path(arrays, budget, out, 1, data_source="a", overwrite=True)
+    assert trained == [0, 1]
+    # A model without its record (cut off before the record was written)
+    # is trained again.
+    os.remove(os.path.join(out, "warm_start", "record.json"))
+    nsr.warm_start_path(arrays, budget, out, 1, data_source="a")
+    assert trained == [0, 1, 1]

@@ -297,8 +297,14 @@ def test_fig1_models_depend_on_the_warm_start_task(warm_start, tmp_path):
         )
         assert task.deps == (("warm_start",) if warm_start else ())
     if warm_start:
-        assert tasks[0].key == "warm_start" and tasks[0].settings is None
-        assert tasks[0].record == models[0].kwargs["init_path"]
+        assert tasks[0].key == "warm_start"
+        assert tasks[0].settings == nsr.warm_start_settings(
+            budget, seed=3, data_source="bundled:mnist"
+        )
+        assert models[0].kwargs["init_path"].endswith("model.keras")
+        assert os.path.dirname(tasks[0].record) == os.path.dirname(
+            models[0].kwargs["init_path"]
+        )
         # Once every model is finished, the warm start is not needed.
         for task in models:
             store.write_json_atomic(

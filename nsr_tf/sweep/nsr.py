@@ -31,6 +31,7 @@ from nsr_tf.sweep.nsr_specs import VALIDATION
 from nsr_tf.sweep.nsr_specs import NSRBudget
 from nsr_tf.sweep.nsr_specs import config_of
 from nsr_tf.sweep.nsr_specs import model_settings
+from nsr_tf.sweep.nsr_specs import warm_start_settings
 
 
 def _train(config, x, y, budget, epochs, seed, init_path, probe):
@@ -63,20 +64,48 @@ def _warm_start_file(output_dir):
     return os.path.join(output_dir, "warm_start", "model.keras")
 
 
-def warm_start_path(arrays, budget, output_dir, seed):
+def _warm_start_record(output_dir):
+    return os.path.join(output_dir, "warm_start", "record.json")
+
+
+def warm_start_path(
+    arrays, budget, output_dir, seed, *, data_source="", overwrite=False
+):
     """Standard trained ``budget.epochs`` epochs, the common start; its
-    path (trained and saved once)."""
-    path = _warm_start_file(output_dir)
-    if not os.path.exists(path):
-        x_tr, y_tr = arrays[:2]
-        robust, _, _ = _train(
-            config_of("standard"), x_tr, y_tr, budget, budget.epochs, seed,
-            None, x_tr[:500],
-        )  # fmt: skip
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        partial = os.path.join(os.path.dirname(path), "partial.keras")
-        robust.save(partial)
-        os.replace(partial, path)  # its existence marks it finished
+    path (trained and saved once).
+
+    Its record (``warm_start/record.json``) holds the settings it was
+    trained with (:func:`warm_start_settings`) and is written
+    after the model: a model without a record is trained again, and one
+    whose record holds other settings stops the run (``overwrite``
+    retrains it).
+
+    Raises:
+        SettingsMismatchError: when the saved model was trained with other
+            settings and ``overwrite`` is false.
+    """
+    path, record_path = (
+        _warm_start_file(output_dir),
+        _warm_start_record(output_dir),
+    )
+    settings = warm_start_settings(budget, seed=seed, data_source=data_source)
+    done = store.reuse_record(
+        record_path, settings, name="warm_start", overwrite=overwrite
+    )
+    if done is not None and os.path.exists(path):
+        return path
+    x_tr, y_tr = arrays[:2]
+    robust, _, _ = _train(
+        config_of("standard"), x_tr, y_tr, budget, budget.epochs, seed,
+        None, x_tr[:500],
+    )  # fmt: skip
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = os.path.join(os.path.dirname(path), "partial.keras")
+    robust.save(partial)
+    os.replace(partial, path)
+    store.write_json_atomic(
+        record_path, store.with_settings({"model": path}, settings)
+    )
     return path
 
 
@@ -335,8 +364,17 @@ def fig1_tasks(
     warm = engine_lib.Task(
         "warm_start",
         "nsr_tf.sweep.tasks:fig1_warm_start",
-        dict(budget=budget_kwargs, output_dir=output_dir, seed=seed),
-        record=init_path,
+        dict(
+            budget=budget_kwargs,
+            output_dir=output_dir,
+            seed=seed,
+            data_source=data_source,
+            overwrite=overwrite,
+        ),
+        record=_warm_start_record(output_dir),
+        settings=warm_start_settings(
+            budget, seed=seed, data_source=data_source
+        ),
     )
     return [warm, *models]
 
@@ -382,7 +420,7 @@ def run_fig1(
     records = {
         t.key: store.read_json(t.record)
         for t in tasks
-        if t.settings is not None and engine_lib.is_finished(t)
+        if t.key in CONFIGS and engine_lib.is_finished(t)
     }
     if any("certified_accuracy" not in r for r in records.values()):
         arrays = tasks_lib.fig1_data(

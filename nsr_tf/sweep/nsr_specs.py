@@ -125,6 +125,28 @@ def _training_settings(budget: NSRBudget) -> dict:
     }
 
 
+def _common_settings(budget, seed, data_source) -> dict:
+    import nsr_tf
+
+    return {
+        "training": _training_settings(budget),
+        "seed": int(seed),
+        "data_source": data_source,
+        "nsr_tf_version": nsr_tf.__version__,
+    }
+
+
+def warm_start_settings(budget: NSRBudget, *, seed=0, data_source="") -> dict:
+    """Everything that affects the warm-start model (Standard trained
+    ``budget.epochs`` epochs), the ``settings`` of its record."""
+    return {
+        "model": "warm_start",
+        "config": CONFIGS["standard"],
+        "epochs": budget.epochs,
+        **_common_settings(budget, seed, data_source),
+    }
+
+
 def model_settings(name, budget: NSRBudget, *, seed=0, data_source="") -> dict:
     """Everything that affects one model's record (its ``settings``).
 
@@ -133,23 +155,11 @@ def model_settings(name, budget: NSRBudget, *, seed=0, data_source="") -> dict:
     source and the library version. A warm-started model's ``init`` is the
     fingerprint of the warm-start model's settings.
     """
-    import nsr_tf
-
-    common = {
-        "training": _training_settings(budget),
-        "seed": int(seed),
-        "data_source": data_source,
-        "nsr_tf_version": nsr_tf.__version__,
-    }
+    common = _common_settings(budget, seed, data_source)
     init = "scratch"
     if budget.warm_start:
         init = store.fingerprint(
-            {
-                "model": "warm_start",
-                "config": CONFIGS["standard"],
-                "epochs": budget.epochs,
-                **common,
-            }
+            warm_start_settings(budget, seed=seed, data_source=data_source)
         )
     selection = None
     if budget.scale_grid and name in SCALED:

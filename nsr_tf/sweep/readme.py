@@ -96,7 +96,8 @@ def table1_block(
             f"| {fmt(r.get('certified_test_acc_sn'))} "
             f"| {_gain(r['test_acc_sn'], r['test_acc'])} / "
             f"{_gain(r['paper_test_acc_sn'], r['paper_test_acc'])} "
-            f"| {r['betas_done']} of {planned.get(key, 0)} | {_epochs(by_row.get(key, []))} "
+            f"| {r['betas_done']} of {planned.get(key, 0)} "
+            f"| {_epochs(by_row.get(key, []))} "
             f"| {paper} |"
         )
     return "\n".join(lines) + "\n"

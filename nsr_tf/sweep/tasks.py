@@ -118,13 +118,26 @@ def fig1_data(train_examples: int | None, test_examples: int | None):
     return x_tr, y_tr, x_te[:n_test], y_te[:n_test]
 
 
-def fig1_warm_start(budget: dict, output_dir: str, seed: int = 0) -> str:
+def fig1_warm_start(
+    budget: dict,
+    output_dir: str,
+    seed: int = 0,
+    data_source: str = "",
+    overwrite: bool = False,
+) -> str:
     """The common start of the Fig. 1 models; returns its path."""
     from nsr_tf.sweep import nsr
 
     budget = nsr.NSRBudget(**budget)
     arrays = fig1_data(budget.train_examples, budget.test_examples)
-    return nsr.warm_start_path(arrays, budget, output_dir, seed)
+    return nsr.warm_start_path(
+        arrays,
+        budget,
+        output_dir,
+        seed,
+        data_source=data_source,
+        overwrite=overwrite,
+    )
 
 
 def fig1_model(
