@@ -2,7 +2,7 @@ r"""Attack an exported SavedModel and report its robust accuracy.
 
 Usage:
   python -m experiments.evaluate --saved_model=DIR --dataset=mnist \
-      --attack=pgd --eps=0.46 --norm=2
+      --attack=pgd --eps=0.46 --norm=2 [--loss=margin]
   python -m experiments.evaluate --saved_model=DIR --dataset=mnist \
       --attack=joint --eps_x=0,0.05,0.1 --eps_w=0,0.001,0.002
 """
@@ -14,6 +14,7 @@ import math
 from absl import app
 from absl import flags
 
+from nsr_tf import attacks
 from nsr_tf import data
 from nsr_tf.sweep import saved_eval
 
@@ -31,6 +32,7 @@ flags.DEFINE_integer("steps", 15, "Attack steps (pgd, wrm, joint).")
 flags.DEFINE_float("step_size", None, "PGD step (default 2 eps / steps).")
 flags.DEFINE_float("gamma", 1.0, "WRM gamma.")
 flags.DEFINE_enum("labels", "predicted", ["predicted", "true"], "Attacked.")
+flags.DEFINE_enum("loss", "cross_entropy", list(attacks.LOSSES), "Attack loss.")
 flags.DEFINE_list("eps_x", ["0", "0.05", "0.1"], "Joint eps_x grid.")
 flags.DEFINE_list("eps_w", ["0", "0.001", "0.002"], "Joint eps_w grid.")
 flags.DEFINE_float("step_size_x", 0.01, "Joint input step.")
@@ -115,6 +117,7 @@ def main(argv):
         step_size=FLAGS.step_size,
         gamma=FLAGS.gamma,
         labels=FLAGS.labels,
+        loss=FLAGS.loss,
         eps_x_grid=tuple(map(float, FLAGS.eps_x)),
         eps_w_grid=tuple(map(float, FLAGS.eps_w)),
         step_size_x=FLAGS.step_size_x,

@@ -117,7 +117,10 @@ def check_flags():
 def main(argv):
     del argv
     preset, run_kwargs, engine = _common.validate(check_flags)
-    _common.save_flags(FLAGS.output_dir, "table1")
+    # A merge keeps the sweep's own flags file beside its own.
+    _common.save_flags(
+        FLAGS.output_dir, "table1_merge" if FLAGS.merge_only else "table1"
+    )
     if FLAGS.merge_only:
         table = sweep.write_table(
             FLAGS.dataset, FLAGS.output_dir, input_dirs=tuple(FLAGS.merge_dirs)

@@ -114,3 +114,29 @@ def test_l2_direction_and_projection_are_exact_at_float32_extremes():
     )  # fmt: skip
     np.testing.assert_array_equal(p[0], g[0])
     np.testing.assert_allclose(p[1], [0.3, 0.4], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_margin_loss_matches_numpy(seed, one_hot):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(7, 5)).astype("float32") * 3
+    y = rng.integers(0, 5, size=7)
+    others = np.where(np.eye(5, dtype=bool)[y], -np.inf, logits)
+    want = others.max(axis=1) - logits[np.arange(7), y]
+    labels = np.eye(5, dtype="float32")[y] if one_hot else y
+    got = attacks.margin_loss(tf.constant(labels), tf.constant(logits))
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-6)
+
+
+def test_margin_gradient_survives_a_saturated_softmax():
+    """Where float32 softmax saturates, the cross-entropy input gradient is
+    exactly zero and the margin's is the closed form w_other - w_true."""
+    w = np.array([[200.0, 0.0, -1.0], [0.0, 3.0, 1.0]], dtype="float32")
+    model = lambda x: x @ w  # noqa: E731
+    x = tf.constant([[1.0, 0.0]])
+    y = tf.constant([0])
+    ce = _steps.input_gradient(model, x, y, attacks.softmax_cross_entropy)
+    margin = _steps.input_gradient(model, x, y, attacks.margin_loss)
+    np.testing.assert_array_equal(ce.numpy(), np.zeros((1, 2)))
+    np.testing.assert_allclose(margin.numpy(), [w[:, 1] - w[:, 0]], atol=0)

@@ -156,6 +156,9 @@ def test_interrupted_shard_resumes_and_shards_merge_into_one_table(
         assert a["selected_beta"] == b["selected_beta"]
         for k in ("train_acc", "test_acc", "train_acc_sn", "test_acc_sn"):
             assert a[k] == pytest.approx(b[k], abs=0.011), (a, b)
+    # The merge records its own command and leaves a sweep's flags alone.
+    assert "--merge_only" in open(f"{merged}/flags_table1_merge.txt").read()
+    assert not os.path.exists(f"{merged}/flags_table1.txt")
 
 
 def test_table1_script_smoke(tmp_path):
@@ -193,6 +196,16 @@ def test_saved_model_evaluation_and_script(sweep_dir, tmp_path):
     )
     assert pgd["step_size"] == pytest.approx(0.4)
     assert 0 <= pgd["accuracy"] < clean["accuracy"]
+    margin = saved_eval.evaluate_saved_model(
+        saved, x[:200], y[:200], attack="pgd", eps=1.0, norm=2.0, steps=5,
+        loss="margin",
+    )  # fmt: skip
+    assert margin["loss"] == "margin"
+    assert 0 <= margin["accuracy"] < clean["accuracy"]
+    with pytest.raises(ValueError, match="loss='hinge'"):
+        saved_eval.evaluate_saved_model(
+            saved, x[:10], y[:10], attack="pgd", eps=1.0, loss="hinge"
+        )
     out, png = str(tmp_path / "r.json"), str(tmp_path / "s.png")
     _script(
         "experiments.evaluate",

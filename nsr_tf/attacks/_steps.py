@@ -29,6 +29,32 @@ def softmax_cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
     )
 
 
+def margin_loss(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+    """Per-example logit margin ``max_{j != y} z_j - z_y``; integer or one-hot.
+
+    The Carlini-Wagner margin: an attack that raises it past 0 flips the
+    prediction. Unlike cross-entropy its gradient does not vanish when the
+    softmax saturates (a confidently classified example keeps a nonzero
+    gradient), so it checks robustness measured with cross-entropy. One-hot
+    (or soft) labels name their arg-max class.
+
+    Reference: Carlini and Wagner, "Towards Evaluating the Robustness of
+    Neural Networks", IEEE S&P 2017 (their objective f_6 with kappa = 0).
+    """
+    logits = tf.convert_to_tensor(logits)
+    classes = tf.shape(logits)[-1]
+    if not labels.dtype.is_integer:
+        labels = tf.argmax(labels, axis=-1)
+    mask = tf.cast(tf.one_hot(tf.cast(labels, tf.int32), classes), tf.bool)
+    true = tf.reduce_max(tf.where(mask, logits, logits.dtype.min), axis=-1)
+    other = tf.reduce_max(tf.where(mask, logits.dtype.min, logits), axis=-1)
+    return other - true
+
+
+# Attack losses by name (the ``loss`` setting of evaluation scripts).
+LOSSES = {"cross_entropy": softmax_cross_entropy, "margin": margin_loss}
+
+
 def predicted_labels(model_fn: Callable, x: tf.Tensor) -> tf.Tensor:
     """argmax of the clean logits (the SN paper's ``y=None`` convention)."""
     return tf.argmax(model_fn(x), axis=-1)

@@ -23,6 +23,7 @@ def evaluate_saved_model(
     step_size: float | None = None,
     gamma: float = 1.0,
     labels: str = "predicted",
+    loss: str = "cross_entropy",
     eps_x_grid=(0.0, 0.1),
     eps_w_grid=(0.0, 0.001),
     step_size_x: float = 0.01,
@@ -34,17 +35,25 @@ def evaluate_saved_model(
 
     Input attacks report ``accuracy``; ``attack="joint"`` reports the
     accuracy surface over ``eps_x_grid`` x ``eps_w_grid`` and its AUC (and
-    writes a contour PNG when ``surface_png`` is given).
+    writes a contour PNG when ``surface_png`` is given). ``loss`` names
+    the input attacks' loss in ``nsr_tf.attacks.LOSSES`` (the joint attack
+    uses cross-entropy).
 
     Raises:
-        ValueError: for an unknown attack name.
+        ValueError: for an unknown attack or loss name.
     """
+    from nsr_tf import attacks
     from nsr_tf import evaluation
     from nsr_tf import export
 
     if attack not in ATTACKS:
         raise ValueError(
             f"`attack` must be one of {ATTACKS}. Received: attack={attack!r}"
+        )
+    if loss not in attacks.LOSSES:
+        raise ValueError(
+            f"`loss` must be one of {tuple(attacks.LOSSES)}. "
+            f"Received: loss={loss!r}"
         )
     model = export.load_attack_ready(directory)
     if attack == "joint":
@@ -74,6 +83,7 @@ def evaluate_saved_model(
     fn, kwargs = rows_lib.AttackSetting(
         mode, norm=norm, eps=eps, gamma=gamma, steps=steps, step_size=step_size
     ).attack_call()
+    loss_kwargs = {} if fn is None else {"loss_fn": attacks.LOSSES[loss]}
     accuracy = evaluation.robust_accuracy(
         model,
         (x, y),
@@ -82,6 +92,7 @@ def evaluate_saved_model(
         progress=True,
         attack_labels=labels,
         **kwargs,
+        **loss_kwargs,
     )
     return {
         "attack": attack,
@@ -90,5 +101,6 @@ def evaluate_saved_model(
             for k, v in kwargs.items()
         },
         "labels": labels,
+        "loss": loss,
         "accuracy": float(accuracy),
     }
