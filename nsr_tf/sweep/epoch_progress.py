@@ -29,15 +29,21 @@ class EpochProgress(keras.callbacks.Callback):
         self.epochs = epochs
         self._clock = clock
         self._start = None
+        self._first = None
         self.lines: list[str] = []
 
     def on_train_begin(self, logs=None):
         self._start = self._clock()
+        self._first = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._first is None:
+            self._first = epoch  # > 0 when a run resumes
 
     def on_epoch_end(self, epoch, logs=None):
         now = self._clock()
         run_elapsed = now - self._start
-        per_epoch = run_elapsed / (epoch + 1)
+        per_epoch = run_elapsed / (epoch + 1 - (self._first or 0))
         run_left = per_epoch * (self.epochs - epoch - 1)
         context = progress.current()
         fmt = progress.format_duration

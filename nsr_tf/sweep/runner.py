@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import time
 
 import keras
 import numpy as np
@@ -16,6 +15,7 @@ from nsr_tf import export
 from nsr_tf import models
 from nsr_tf import training
 from nsr_tf.sweep import certified
+from nsr_tf.sweep import resume
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import store
 from nsr_tf.sweep.epoch_progress import EpochProgress
@@ -245,24 +245,37 @@ def run_one(
         jit_compile=preset.jit_compile,
     )
     epochs = run_epochs(row, preset)
+    fingerprint = store.fingerprint(settings)
+    checkpoint_dir = resume.checkpoint_dir(directory)
+    if overwrite:
+        resume.clear(checkpoint_dir)
+    start = resume.restore(robust, checkpoint_dir, fingerprint)
+    trained = 0 if start is None else start.epochs
+    early = None
+    if preset.early_stopping:
+        early = training.SNEarlyStopping(past=start.history if start else None)
+    checkpoint = resume.EpochCheckpoint(
+        checkpoint_dir, fingerprint, start=start, early_stopping=early
+    )
     callbacks = [
         keras.callbacks.TensorBoard(log_dir=os.path.join(directory, "logs")),
         EpochProgress(epochs),
+        *([early] if early else []),
+        checkpoint,  # last: it saves whether early stopping fired
     ]
-    if preset.early_stopping:
-        callbacks.append(training.SNEarlyStopping())
     train_ds = data_lib.to_dataset(
         arrays.x_train, arrays.y_train, batch_size=preset.batch_size, seed=seed
     )
-    start = time.perf_counter()
-    history = robust.fit(
-        train_ds,
-        epochs=epochs,
-        callbacks=callbacks,
-        verbose=verbose,
-        shuffle=False,  # the dataset reshuffles every epoch itself
-    )
-    train_seconds = time.perf_counter() - start
+    resume.skip_epochs(train_ds, trained)
+    if not (start and (start.stopped or trained >= epochs)):
+        robust.fit(
+            train_ds,
+            epochs=epochs,
+            initial_epoch=trained,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=False,  # the dataset reshuffles every epoch itself
+        )
     n_eval = preset.eval_examples
     metrics = {
         "train_acc": attack_accuracy(
@@ -295,11 +308,10 @@ def run_one(
         "c2": arrays.c2,
         "random_labels": arrays.random_labels,
         "seed": seed,
-        "epochs_run": len(history.history.get("loss", [])),
-        "train_seconds": train_seconds,
-        "history": {
-            k: [float(v) for v in vals] for k, vals in history.history.items()
-        },
+        "epochs_run": len(checkpoint.history.get("loss", [])),
+        "train_seconds": checkpoint.seconds,
+        "resumed_at_epochs": checkpoint.resumed_at,
+        "history": checkpoint.history,
         "metrics": metrics,
         "certified": certified_l2,
     }
@@ -309,4 +321,5 @@ def run_one(
     }
     record = store.with_settings(record, settings)
     store.write_json_atomic(path, record)
+    resume.clear(checkpoint_dir)
     return record

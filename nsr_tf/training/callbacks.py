@@ -18,6 +18,9 @@ class SNEarlyStopping(keras.callbacks.Callback):
             ``"clean_accuracy"``, else ``"accuracy"``.
         window: number of epochs averaged (>= 1).
         threshold: accuracy to reach, in [0, 1].
+        past: the training history (log key -> values per epoch) of the
+            epochs trained before this fit, when a run resumes; the window
+            spans them.
 
     Raises:
         ValueError: bad ``window`` or ``threshold``; a monitored key missing
@@ -29,7 +32,7 @@ class SNEarlyStopping(keras.callbacks.Callback):
         sn_paper.md §5.
     """
 
-    def __init__(self, monitor=None, *, window=5, threshold=0.999):
+    def __init__(self, monitor=None, *, window=5, threshold=0.999, past=None):
         super().__init__()
         if isinstance(window, bool) or int(window) != window or window < 1:
             raise ValueError(
@@ -43,11 +46,14 @@ class SNEarlyStopping(keras.callbacks.Callback):
         self.monitor = monitor
         self.window = int(window)
         self.threshold = float(threshold)
+        self.past = {
+            k: [float(v) for v in vals] for k, vals in (past or {}).items()
+        }
         self.history = []
         self.stopped_epoch = None
 
     def on_train_begin(self, logs=None):
-        self.history = []
+        self.history = None
         self.stopped_epoch = None
 
     def _key(self, logs):
@@ -65,7 +71,10 @@ class SNEarlyStopping(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        self.history.append(float(logs[self._key(logs)]))
+        key = self._key(logs)
+        if self.history is None:
+            self.history = list(self.past.get(key, ()))
+        self.history.append(float(logs[key]))
         recent = self.history[-self.window :]
         if len(recent) == self.window and np.mean(recent) >= self.threshold:
             self.stopped_epoch = epoch
