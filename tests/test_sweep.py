@@ -450,6 +450,7 @@ def test_warm_start_model_is_reused_only_for_its_settings(
     import keras
 
     from nsr_tf.sweep import nsr
+    from nsr_tf.sweep import nsr_train
 
     trained = []
 
@@ -458,7 +459,7 @@ def test_warm_start_model_is_reused_only_for_its_settings(
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         return model, {}, None
 
-    monkeypatch.setattr(nsr, "_train", fake_train)
+    monkeypatch.setattr(nsr_train, "train", fake_train)
     budget = nsr.NSRBudget(epochs=1)
     arrays = ([[0.0, 0.0]], [0])
     out = str(tmp_path)

@@ -14,8 +14,8 @@ import keras
 import numpy as np
 
 from nsr_tf.sweep import engine as engine_lib
+from nsr_tf.sweep import nsr_train
 from nsr_tf.sweep import store
-from nsr_tf.sweep.epoch_progress import EpochProgress
 from nsr_tf.sweep.nsr_report import auc_table
 from nsr_tf.sweep.nsr_report import measured_order
 from nsr_tf.sweep.nsr_specs import AT_FAMILY  # noqa: F401 (re-export)
@@ -32,81 +32,7 @@ from nsr_tf.sweep.nsr_specs import NSRBudget
 from nsr_tf.sweep.nsr_specs import config_of
 from nsr_tf.sweep.nsr_specs import model_settings
 from nsr_tf.sweep.nsr_specs import warm_start_settings
-
-
-def _train(config, x, y, budget, epochs, seed, init_path, probe):
-    from nsr_tf import data as data_lib
-    from nsr_tf import models
-    from nsr_tf import training
-
-    keras.utils.set_random_seed(seed)
-    model = models.build("nsr_mlp", input_shape=x.shape[1:])
-    if init_path:
-        model.set_weights(keras.saving.load_model(init_path).get_weights())
-    robust = training.robustify(model, training.RobustConfig(**config))
-    robust.compile(
-        optimizer=keras.optimizers.Adam(budget.learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    monitor = training.CollapseMonitor(probe)
-    history = robust.fit(
-        data_lib.to_dataset(x, y, batch_size=budget.batch_size, seed=seed),
-        epochs=epochs,
-        verbose=2,
-        callbacks=[monitor, EpochProgress(epochs)],
-        shuffle=False,  # the dataset reshuffles every epoch itself
-    )
-    hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    return robust, hist, monitor.collapse_reason
-
-
-def _warm_start_file(output_dir):
-    return os.path.join(output_dir, "warm_start", "model.keras")
-
-
-def _warm_start_record(output_dir):
-    return os.path.join(output_dir, "warm_start", "record.json")
-
-
-def warm_start_path(
-    arrays, budget, output_dir, seed, *, data_source="", overwrite=False
-):
-    """Standard trained ``budget.epochs`` epochs, the common start; its
-    path (trained and saved once).
-
-    Its record (``warm_start/record.json``) holds the settings it was
-    trained with (:func:`warm_start_settings`) and is written
-    after the model: a model without a record is trained again, and one
-    whose record holds other settings stops the run (``overwrite``
-    retrains it).
-
-    Raises:
-        SettingsMismatchError: when the saved model was trained with other
-            settings and ``overwrite`` is false.
-    """
-    path, record_path = (
-        _warm_start_file(output_dir),
-        _warm_start_record(output_dir),
-    )
-    settings = warm_start_settings(budget, seed=seed, data_source=data_source)
-    done = store.reuse_record(
-        record_path, settings, name="warm_start", overwrite=overwrite
-    )
-    if done is not None and os.path.exists(path):
-        return path
-    x_tr, y_tr = arrays[:2]
-    robust, _, _ = _train(
-        config_of("standard"), x_tr, y_tr, budget, budget.epochs, seed,
-        None, x_tr[:500],
-    )  # fmt: skip
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    partial = os.path.join(os.path.dirname(path), "partial.keras")
-    robust.save(partial)
-    os.replace(partial, path)
-    store.write_json_atomic(
-        record_path, store.with_settings({"model": path}, settings)
-    )
-    return path
+from nsr_tf.sweep.nsr_train import warm_start_path  # noqa: F401 (re-export)
 
 
 def _accuracy(model, x, y, batch_size=1000):
@@ -141,7 +67,7 @@ def select_scale(name, arrays, budget, output_dir, *, seed=0) -> dict:
         path = os.path.join(output_dir, "select", key, "record.json")
         if os.path.exists(path):
             return store.read_json(path)["val_acc"]
-        robust, _, reason = _train(
+        robust, _, reason = nsr_train.train(
             config_of(model_name, scale), x_fit, y_fit, budget, epochs, seed,
             None, x_fit[:500],
         )  # fmt: skip
@@ -237,7 +163,7 @@ def run_model(
         selection = select_scale(name, arrays, budget, output_dir, seed=seed)
     config = config_of(name, selection and selection["chosen"])
     epochs = budget.epochs_of(name)
-    robust, history, reason = _train(
+    robust, history, reason = nsr_train.train(
         config, x_tr, y_tr, budget, epochs, seed, init_path, x_tr[:500]
     )
     os.makedirs(os.path.join(output_dir, name), exist_ok=True)
@@ -337,7 +263,9 @@ def fig1_tasks(
     :func:`model_settings`.
     """
     budget_kwargs = dataclasses.asdict(budget)
-    init_path = _warm_start_file(output_dir) if budget.warm_start else None
+    init_path = None
+    if budget.warm_start:
+        init_path = nsr_train.warm_start_file(output_dir)
     models = [
         engine_lib.Task(
             name,
@@ -371,7 +299,7 @@ def fig1_tasks(
             data_source=data_source,
             overwrite=overwrite,
         ),
-        record=_warm_start_record(output_dir),
+        record=nsr_train.warm_start_record(output_dir),
         settings=warm_start_settings(
             budget, seed=seed, data_source=data_source
         ),
