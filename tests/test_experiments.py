@@ -19,17 +19,9 @@ from nsr_tf import sweep
 from nsr_tf.sweep import figures
 from nsr_tf.sweep import runner
 from nsr_tf.sweep import store
+from tests._sweep_helpers import TINY
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY = sweep.Preset(
-    "tiny",
-    epochs=1,
-    batch_size=64,
-    train_examples=256,
-    eval_examples=200,
-    early_stopping=False,
-    betas=(float("inf"), 2.0),
-)
 ROWS = ("mlp1:erm", "mlp1:fgm_l2")
 ERM = "mnist/mlp1/erm"
 

@@ -12,7 +12,7 @@ from nsr_tf.sweep import report
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import runner
 from nsr_tf.sweep import store
-from tests._records import record as _record
+from tests._sweep_helpers import record as _record
 
 
 def test_paper_table_has_42_rows_and_every_winner_is_in_its_grid():

@@ -13,16 +13,8 @@ from nsr_tf import sweep
 from nsr_tf.sweep import engine as engine_lib
 from nsr_tf.sweep import progress
 from nsr_tf.sweep import store
+from tests._sweep_helpers import TINY
 
-TINY = sweep.Preset(
-    "tiny",
-    epochs=1,
-    batch_size=64,
-    train_examples=256,
-    eval_examples=200,
-    early_stopping=False,
-    betas=(float("inf"), 2.0),
-)
 ROWS = ("mlp1:erm",)
 HELPERS = "tests._sweep_tasks"
 

@@ -1,5 +1,6 @@
 """Resume: records reused only for their settings, epoch checkpoints."""
 
+import dataclasses
 import math
 import os
 
@@ -15,17 +16,10 @@ from nsr_tf.sweep import runner
 from nsr_tf.sweep import store
 from nsr_tf.sweep.engine import SweepFailedError
 from nsr_tf.sweep.epoch_progress import EpochProgress
-from tests._records import record as _record
+from tests._sweep_helpers import TINY as ONE_EPOCH
+from tests._sweep_helpers import record as _record
 
-TINY = sweep.Preset(
-    "tiny",
-    epochs=1,
-    batch_size=64,
-    train_examples=256,
-    eval_examples=200,
-    early_stopping=False,
-    betas=(math.inf,),
-)
+TINY = dataclasses.replace(ONE_EPOCH, betas=(math.inf,))
 KEY = "mnist/mlp1/erm/beta_inf"
 
 
@@ -232,14 +226,8 @@ def test_warm_start_model_is_reused_only_for_its_settings(
     assert trained == [0, 1, 1]
 
 
-PRESET = sweep.Preset(
-    "resume",
-    epochs=3,
-    batch_size=64,
-    train_examples=256,
-    eval_examples=100,
-    early_stopping=False,
-    betas=(2.0,),
+PRESET = dataclasses.replace(
+    ONE_EPOCH, name="resume", epochs=3, eval_examples=100, betas=(2.0,)
 )
 EPOCH_KEY = "mnist/mlp1/fgm_l2/beta_2"
 
