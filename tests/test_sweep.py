@@ -239,6 +239,24 @@ def test_mlp_preset_plans_the_issue_budget():
     assert sweep.get_preset("mlp", epochs=5).epochs_for("fgm_l2") == 5
 
 
+def test_elunet_preset_plans_the_mnist_elunet_rows_at_25_epochs():
+    from nsr_tf.sweep import runner
+
+    preset = sweep.get_preset("elunet")
+    runs = sweep.plan("mnist", preset)
+    assert {r.arch for r, _ in runs} == {"elunet"}
+    counts = {}
+    for row, _ in runs:
+        counts[row.training] = counts.get(row.training, 0) + 1
+    assert counts == {"erm": 6, "fgm_l2": 6, "pgm_l2": 3, "wrm": 3}
+    inf = float("inf")
+    # the paper selected 4 for every adversarial ELU-Net row; 2 is below it
+    assert {b for r, b in runs if r.training == "wrm"} == {inf, 4.0, 2.0}
+    assert {runner.run_epochs(r, preset) for r, _ in runs} == {25}
+    assert not preset.jit_compile
+    assert sweep.plan("cifar10", preset) == []
+
+
 def test_paper_neighbour_rule_at_the_grid_edge():
     # CIFAR-10 1-layer MLP PGM: the paper's 0.8 is the smallest of the grid
     row = rows_lib.Row("cifar10", "mlp1", "pgm_l2")

@@ -56,3 +56,21 @@ def test_table1_block_reads_the_records(tmp_path):
     assert "| +0.01 / +0.00 | 2 of 6 | 40-55 |" in erm
     assert "| – / +0.08 | 0 of 6 | – |" in lines[3]  # FGM: nothing run yet
     assert "| 0 of 3 |" in lines[4]  # PGM: infinity, the paper's beta, one
+
+
+def test_elunet_block_lists_the_rows_its_preset_plans(tmp_path):
+    block = readme.table1_block(str(tmp_path), "mnist", "elunet")
+    lines = block.splitlines()[2:]
+    assert [line.split(" | ")[1] for line in lines] == [
+        "ERM",
+        "FGM l2",
+        "PGM l2",
+        "WRM",
+    ]
+    assert all(line.startswith("| ELU-Net |") for line in lines)
+    assert [line.split(" | ")[7] for line in lines] == [
+        "0 of 6",
+        "0 of 6",
+        "0 of 3",
+        "0 of 3",
+    ]

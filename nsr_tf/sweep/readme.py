@@ -20,8 +20,14 @@ from nsr_tf.sweep import store
 from nsr_tf.sweep import table1
 from nsr_tf.sweep.report import fmt
 
-#: The Table 1 architectures the ``mlp`` preset trains on a CPU.
-MLP_ARCHS = ("mlp1", "mlp2")
+#: The README's Table 1 blocks: ``(block name, dataset, preset)``; each
+#: reads the records under ``results/<block name>`` and shows the rows of
+#: the preset's architectures.
+TABLE1_BLOCKS = (
+    ("table1_mnist", "mnist", "mlp"),
+    ("table1_cifar10", "cifar10", "mlp"),
+    ("table1_mnist_elunet", "mnist", "elunet"),
+)
 NOTHING_YET = "(no run finished yet)\n"
 
 
@@ -58,10 +64,9 @@ def _gain(sn, plain) -> str:
     return f"{float(sn) - float(plain):+.2f}"
 
 
-def table1_block(
-    results_dir: str, dataset: str, archs=MLP_ARCHS, preset: str = "mlp"
-) -> str:
-    """Markdown Table 1 for ``archs`` from the records in ``results_dir``.
+def table1_block(results_dir: str, dataset: str, preset: str = "mlp") -> str:
+    """Markdown Table 1 for the rows ``preset`` trains, from the records in
+    ``results_dir``.
 
     Per row: ours without SN (β = ∞) and with the β validation selected,
     the certified l2 accuracy at that β, the test-accuracy gain of SN
@@ -77,16 +82,16 @@ def table1_block(
     by_row = {}
     for record in records:
         by_row.setdefault(record["row_key"], []).append(record)
-    wanted = {rows_lib.ARCH_LABELS[a] for a in archs}
-    keys = [r.key for r in rows_lib.table1_rows(dataset) if r.arch in archs]
     lines = [
         "| Architecture | Training | Train / Test (β = ∞) | Train / Test (SN) "
         "| β | certified l2 (SN) | SN gain, test: ours / paper | runs "
         "| epochs | paper: Train / Test / Train (SN) / Test (SN) / β |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    rows = [r for r in table if r["architecture"] in wanted]
-    for key, r in zip(keys, rows, strict=True):
+    for row, r in zip(rows_lib.table1_rows(dataset), table, strict=True):
+        key = row.key
+        if key not in planned:
+            continue
         paper = report.paper_cell(r)
         lines.append(
             f"| {r['architecture']} | {r['training']} "
@@ -119,10 +124,10 @@ def blocks(results_dir: str) -> dict[str, str]:
     """Every generated block by name ("no run finished yet" where a
     reproduction has no records)."""
     out = {}
-    for dataset in ("mnist", "cifar10"):
-        directory = os.path.join(results_dir, f"table1_{dataset}")
-        out[f"table1_{dataset}"] = (
-            table1_block(directory, dataset)
+    for name, dataset, preset in TABLE1_BLOCKS:
+        directory = os.path.join(results_dir, name)
+        out[name] = (
+            table1_block(directory, dataset, preset)
             if os.path.isdir(directory)
             else NOTHING_YET
         )
