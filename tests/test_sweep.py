@@ -12,6 +12,7 @@ from nsr_tf.sweep import report
 from nsr_tf.sweep import rows as rows_lib
 from nsr_tf.sweep import runner
 from nsr_tf.sweep import store
+from nsr_tf.sweep import table1
 from tests._sweep_helpers import record as _record
 
 
@@ -240,8 +241,6 @@ def test_mlp_preset_plans_the_issue_budget():
 
 
 def test_elunet_preset_plans_the_mnist_elunet_rows_at_25_epochs():
-    from nsr_tf.sweep import runner
-
     preset = sweep.get_preset("elunet")
     runs = sweep.plan("mnist", preset)
     assert {r.arch for r, _ in runs} == {"elunet"}
@@ -255,6 +254,30 @@ def test_elunet_preset_plans_the_mnist_elunet_rows_at_25_epochs():
     assert {runner.run_epochs(r, preset) for r, _ in runs} == {25}
     assert not preset.jit_compile
     assert sweep.plan("cifar10", preset) == []
+
+
+@pytest.mark.parametrize(
+    "training, passes",
+    [("erm", 1), ("fgm_l2", 2), ("fgm_linf", 2), ("pgm_l2", 16), ("wrm", 16)],
+)
+def test_gradient_passes_per_training_step(training, passes):
+    setting = rows_lib.attack_setting("mnist", training, 9.3)
+    assert setting.gradient_passes == passes
+
+
+def test_table1_tasks_cost_epochs_times_gradient_passes(tmp_path):
+    preset = sweep.get_preset("mlp")
+    runs = [
+        (row, beta)
+        for row, beta in sweep.plan("mnist", preset, only=("mlp1:erm",))
+        + sweep.plan("mnist", preset, only=("mlp1:pgm_l2",))
+        if math.isinf(beta)
+    ]
+    items = [(f"k{i}", f"r{i}.json", {}) for i in range(len(runs))]
+    tasks = table1.table1_tasks(
+        runs, items, str(tmp_path), preset, data={}
+    )
+    assert [t.cost for t in tasks] == [200 * 1, 20 * 16]
 
 
 def test_paper_neighbour_rule_at_the_grid_edge():

@@ -5,6 +5,7 @@ The Ray tests run a local Ray of 2 CPUs (CI installs Ray through the
 1-layer MLP at two betas.
 """
 
+import dataclasses
 import os
 
 import pytest
@@ -165,7 +166,9 @@ def test_format_duration(seconds, text):
 
 def test_progress_counts_and_eta_from_throughput():
     now = [100.0]
-    tracker = progress.SweepProgress(4, clock=lambda: now[0])
+    tracker = progress.SweepProgress(
+        dict.fromkeys("abcd", 1.0), clock=lambda: now[0]
+    )
     assert tracker.eta() is None
     context = tracker.begin("a")
     assert (context.index, context.total) == (1, 4)
@@ -179,6 +182,37 @@ def test_progress_counts_and_eta_from_throughput():
     )
     tracker.begin("c")  # one slot: c waits for it
     assert "1 running, 1 queued," in tracker.summary()
+
+
+def test_eta_weighs_runs_by_their_cost():
+    now = [0.0]
+    tracker = progress.SweepProgress(
+        {"erm": 1.0, "fgm": 2.0, "pgm": 16.0}, clock=lambda: now[0]
+    )
+    context = tracker.begin("erm")
+    assert (context.cost, context.cost_after) == (1.0, 18.0)
+    now[0] += 30.0
+    tracker.end("erm")
+    # 30 s per unit of cost, 18 units left.
+    assert tracker.eta() == pytest.approx(540.0)
+    context = tracker.begin("fgm")
+    assert (context.cost, context.cost_after) == (2.0, 16.0)
+    now[0] += 50.0
+    tracker.end("fgm", error="boom")  # a failed run's cost is spent too
+    assert tracker.eta() == pytest.approx(80.0 / 3.0 * 16.0)
+
+
+def test_run_eta_extrapolates_its_time_per_cost_to_the_runs_after_it():
+    context = progress.RunContext("k", 1, 3, 0.0, cost=2.0, cost_after=16.0)
+    # 10 s left of a 100 s run of cost 2; 16 units after it: 800 s.
+    assert context.sweep_eta(10.0, 100.0) == pytest.approx(810.0)
+    two_slots = dataclasses.replace(context, slots=2)
+    assert two_slots.sweep_eta(10.0, 100.0) == pytest.approx(410.0)
+
+
+def test_task_cost_must_be_positive():
+    with pytest.raises(ValueError, match="Received: cost=0"):
+        engine_lib.Task("k", "m:f", {}, "r.json", cost=0)
 
 
 def test_epoch_progress_logs_run_i_of_n_epoch_elapsed_and_eta():

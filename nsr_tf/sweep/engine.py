@@ -48,6 +48,8 @@ class Task:
             the run is finished once ``record`` is a record of them (same
             fingerprint, :func:`nsr_tf.sweep.store.record_status`); without,
             once ``record`` exists. A finished run is never redone.
+        cost: the run's relative cost (> 0), which estimates of the time
+            left weigh it by (:mod:`nsr_tf.sweep.progress`).
     """
 
     key: str
@@ -56,6 +58,14 @@ class Task:
     record: str
     deps: tuple[str, ...] = ()
     settings: dict | None = None
+    cost: float = 1.0
+
+    def __post_init__(self):
+        if not self.cost > 0:
+            raise ValueError(
+                f"`cost` must be > 0. Received: cost={self.cost!r} "
+                f"(task {self.key})"
+            )
 
 
 class SweepFailedError(RuntimeError):
@@ -199,7 +209,7 @@ class InProcessEngine:
     def run(self, tasks: list[Task]) -> SweepResult:
         result = SweepResult()
         todo = pending(tasks, result)
-        tracker = progress.SweepProgress(len(todo))
+        tracker = progress.SweepProgress({t.key: t.cost for t in todo})
         for task in todo:
             error = dependency_error(task, result)
             if error is None:

@@ -2,8 +2,11 @@
 
 The driver keeps a :class:`SweepProgress` (runs finished, running and
 failed, elapsed time, an estimate of the time left from the throughput so
-far). Each run executes inside a :class:`RunContext` (run i of N, when the
-sweep started) that the per-epoch callback
+far). Runs differ in cost (a PGM-15 epoch is about 8x an FGM epoch), so
+every estimate weighs runs by their relative cost (``Task.cost``: epochs
+times gradient passes per step for Table 1). Each run executes inside a
+:class:`RunContext` (run i of N, when the sweep started, its cost and the
+cost of the runs not started yet) that the per-epoch callback
 (:class:`nsr_tf.sweep.epoch_progress.EpochProgress`) reads, so a long run
 logs lines such as::
 
@@ -39,6 +42,9 @@ class RunContext:
         total: number of runs to do in this sweep.
         sweep_start: wall-clock time (``time.time()``) the sweep started.
         slots: runs executing at once (1 in process).
+        cost: this run's relative cost (> 0).
+        cost_after: total cost of the runs not started when this one
+            started (in process: the runs after it).
     """
 
     key: str
@@ -46,6 +52,8 @@ class RunContext:
     total: int
     sweep_start: float
     slots: int = 1
+    cost: float = 1.0
+    cost_after: float | None = None
 
     def prefix(self) -> str:
         return f"[run {self.index}/{self.total}] {self.key}"
@@ -53,11 +61,14 @@ class RunContext:
     def sweep_eta(self, run_left: float, run_total: float) -> float:
         """Time left to the sweep: this run's rest plus the runs after it.
 
-        The runs after this one are assumed to take as long as this one is
-        projected to, ``slots`` at a time.
+        The runs after this one are assumed to take this run's projected
+        time per unit of cost, ``slots`` at a time (without costs, every
+        run costs 1: the runs after it each take as long as this one).
         """
-        after = max(self.total - self.index, 0)
-        return run_left + after * run_total / max(self.slots, 1)
+        after = self.cost_after
+        if after is None:
+            after = max(self.total - self.index, 0) * self.cost
+        return run_left + after / self.cost * run_total / max(self.slots, 1)
 
 
 _CURRENT: RunContext | None = None
@@ -82,19 +93,21 @@ def current() -> RunContext | None:
 class SweepProgress:
     """Driver-side counts of a sweep and the log lines that show them.
 
-    The estimate of the time left is the elapsed time per finished run
-    (throughput, so it accounts for runs executing in parallel) times the
-    runs not finished yet.
+    The estimate of the time left is the elapsed time per unit of cost of
+    the runs ended (throughput, so it accounts for runs executing in
+    parallel) times the cost of the runs not ended yet.
 
     Args:
-        total: runs to do (finished runs that are skipped do not count).
+        costs: run key -> relative cost (> 0) of each run to do (finished
+            runs that are skipped do not count).
         slots: runs that can execute at once (runs started beyond them
             are shown as queued).
         clock: wall-clock source (``time.time``), replaceable in tests.
     """
 
-    def __init__(self, total: int, *, slots: int = 1, clock=time.time):
-        self.total = total
+    def __init__(self, costs: dict, *, slots: int = 1, clock=time.time):
+        self.costs = {key: float(cost) for key, cost in costs.items()}
+        self.total = len(self.costs)
         self.slots = slots
         self._clock = clock
         self.start = clock()
@@ -102,23 +115,32 @@ class SweepProgress:
         self.failed = 0
         self.running: set[str] = set()
         self._started = 0
+        self._cost_not_started = sum(self.costs.values())
+        self._cost_ended = 0.0
 
     def elapsed(self) -> float:
         return self._clock() - self.start
 
     def eta(self) -> float | None:
         """Seconds left, or ``None`` before the first run finishes."""
-        ended = self.finished + self.failed
-        if ended == 0:
+        if self._cost_ended == 0:
             return None
-        return self.elapsed() / ended * (self.total - ended)
+        left = sum(self.costs.values()) - self._cost_ended
+        return self.elapsed() / self._cost_ended * left
 
     def begin(self, key: str) -> RunContext:
         """Marks ``key`` as started; returns the context for its worker."""
         self._started += 1
         self.running.add(key)
+        self._cost_not_started -= self.costs[key]
         context = RunContext(
-            key, self._started, self.total, self.start, self.slots
+            key,
+            self._started,
+            self.total,
+            self.start,
+            self.slots,
+            cost=self.costs[key],
+            cost_after=max(self._cost_not_started, 0.0),
         )
         logging.info("%s started (%s)", context.prefix(), self.summary())
         return context
@@ -126,6 +148,7 @@ class SweepProgress:
     def end(self, key: str, error: str | None = None) -> None:
         """Marks ``key`` finished (``error=None``) or failed; logs a line."""
         self.running.discard(key)
+        self._cost_ended += self.costs[key]
         if error is None:
             self.finished += 1
             logging.info("%s finished; %s", key, self.summary())

@@ -115,7 +115,9 @@ class RayEngine:
             retry_exceptions=self.retry_exceptions,
             max_calls=1,
         )(run_in_worker)
-        tracker = progress.SweepProgress(len(todo), slots=self._slots(ray))
+        tracker = progress.SweepProgress(
+            {t.key: t.cost for t in todo}, slots=self._slots(ray)
+        )
         waiting = list(todo)
         in_flight = {}  # ObjectRef -> key
         finished = set(result.skipped)

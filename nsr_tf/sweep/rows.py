@@ -148,6 +148,12 @@ class AttackSetting:
             "step_size": 2 * self.eps / self.steps if size is None else size,
         }
 
+    @property
+    def gradient_passes(self) -> int:
+        """Forward-backward passes of one training step: the attack's and
+        the weight update's (what a run's cost scales with)."""
+        return {"erm": 1, "fgm": 2}.get(self.mode, self.steps + 1)
+
     def as_config_kwargs(self) -> dict:
         if self.mode == "erm":
             return {"mode": "erm"}

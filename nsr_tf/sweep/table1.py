@@ -185,10 +185,16 @@ def table1_tasks(
     ``runs`` and ``items`` are as :func:`check_resume` returns them; each
     task is finished once its record holds its settings. ``data`` holds the
     data arguments (``data_dir``, ``source``, ``random_labels``) every
-    worker loads its arrays with.
+    worker loads its arrays with. A task's cost is its epochs times the
+    gradient passes of its training step.
     """
+    from nsr_tf.sweep import runner  # TensorFlow-heavy; imported on use
+
     tasks = []
     for (row, beta), (key, path, settings) in zip(runs, items, strict=True):
+        # The number of passes does not depend on the data's scale C2.
+        passes = rows_lib.attack_setting(row.dataset, row.training, 1.0)
+        cost = runner.run_epochs(row, preset) * passes.gradient_passes
         kwargs = dict(
             dataset=row.dataset,
             arch=row.arch,
@@ -209,6 +215,7 @@ def table1_tasks(
                 kwargs,
                 record=path,
                 settings=settings,
+                cost=cost,
             )
         )
     return tasks
