@@ -96,11 +96,15 @@ def check_flags():
         FLAGS.num_shards, FLAGS.shard_index
     )
     run_kwargs = _run_kwargs(num_shards, shard_index)
-    sweep.shard(
-        sweep.plan(FLAGS.dataset, preset, only=tuple(FLAGS.rows)),
-        shard_index,
-        num_shards,
-    )
+    runs = sweep.plan(FLAGS.dataset, preset, only=tuple(FLAGS.rows))
+    if not runs and not FLAGS.merge_only:
+        raise ValueError(
+            f"`--preset` and `--rows` must plan at least one {FLAGS.dataset} "
+            f"run. Received: --preset={FLAGS.preset} "
+            f"--rows={','.join(FLAGS.rows)} (the preset trains "
+            f"{preset.archs or 'every architecture'})"
+        )
+    sweep.shard(runs, shard_index, num_shards)
     engine = _common.make_engine()
     if FLAGS.merge_only:
         _common.check_dirs("merge_dirs", FLAGS.merge_dirs)

@@ -404,6 +404,11 @@ def _snapshot(directory):
     [
         ("experiments.table1", ["--betas=inf,x"], "`--betas` must list betas"),
         ("experiments.table1", ["--rows=mlp9:erm"], "`rows` must name rows"),
+        (
+            "experiments.table1",
+            ["--preset=elunet", "--rows=mlp1:erm"],
+            "must plan at least one mnist run",
+        ),
         # The finished sweep below was made with the smoke preset.
         ("experiments.table1", ["--preset=cpu"], f"Run {ERM}/beta_inf"),
         ("experiments.table2", ["--rows=x:y"], "`rows` must name rows"),

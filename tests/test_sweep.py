@@ -274,9 +274,7 @@ def test_table1_tasks_cost_epochs_times_gradient_passes(tmp_path):
         if math.isinf(beta)
     ]
     items = [(f"k{i}", f"r{i}.json", {}) for i in range(len(runs))]
-    tasks = table1.table1_tasks(
-        runs, items, str(tmp_path), preset, data={}
-    )
+    tasks = table1.table1_tasks(runs, items, str(tmp_path), preset, data={})
     assert [t.cost for t in tasks] == [200 * 1, 20 * 16]
 
 
