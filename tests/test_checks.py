@@ -1,4 +1,4 @@
-"""nsr_tf.checks and its use at the public entry points (issue 22 items)."""
+"""nsr_tf.checks and its use at the public entry points."""
 
 import math
 import os

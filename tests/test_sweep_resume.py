@@ -248,7 +248,7 @@ def test_interrupted_run_resumes_from_its_last_finished_epoch(
     def crash_after_second_epoch(self, epoch, logs=None):
         save(self, epoch, logs)
         if epoch == 1:
-            raise KeyboardInterrupt("simulated end of session")
+            raise KeyboardInterrupt("simulated interruption")
 
     monkeypatch.setattr(
         resume.EpochCheckpoint, "on_epoch_end", crash_after_second_epoch

@@ -81,7 +81,7 @@ def test_at_beta_and_jiwp_penalties_shrink_tau_and_zeta(mnist):
 def test_weight_perturb_defaults_train_and_resist_weight_perturbation():
     """``RobustConfig(mode="weight_perturb")`` with nothing else trains the
     paper's MLP on real MNIST and is more accurate than Standard under a
-    weight-only joint PGD at eps_w = 0.005 (issue 17; at the printed
+    weight-only joint PGD at eps_w = 0.005 (at the printed
     penalty scale it would stay at chance)."""
     x, y = data.load("mnist", "train")
     xt, yt = data.load("mnist", "test")
