@@ -158,6 +158,30 @@ def test_table_places_baseline_and_selected_beside_the_paper(tmp_path):
     assert len(csv_lines) == 13
     payload = json.load(open(os.path.join(out, "table1_mnist.json")))
     assert len(payload["rows"]) == 12 and len(payload["runs"]) == 2
+    runs = open(os.path.join(out, "table1_mnist_runs.md")).read()
+    assert runs.splitlines()[4:6] == [
+        "| 1-layer MLP ERM | 2 (selected) | – | 0.990 | 0.950 | 0.980 "
+        "| – | – | – |",
+        "| 1-layer MLP ERM | inf | – | 1.000 | 0.900 | 0.970 | – | – | – |",
+    ]
+
+
+def test_runs_markdown_gives_each_run_its_epochs_certificate_and_time():
+    rec = _record("mlp2", "fgm_l2", "4", 0.91, train=0.93, test=0.905)
+    rec.update(
+        epochs_run=30,
+        train_seconds=412.4,
+        certified={
+            "eps": [0.1, 0.2, 0.4, 0.8],
+            "accuracy": [0.9, 0.7, 0.2502, 0.0],
+            "lipschitz": 1234.5,
+        },
+    )
+    text = report.runs_markdown("mnist", [rec])
+    assert (
+        "| 2-layer MLP FGM l2 | 4 (selected) | 30 | 0.930 | 0.910 | 0.905 "
+        "| 0.250 | 1,234 | 412 |"
+    ) in text
 
 
 def test_merge_reads_other_shard_directories(tmp_path):

@@ -91,7 +91,8 @@ def write_table(
     input_dirs: tuple[str, ...] = (),
     note: str = "",
 ) -> list[dict]:
-    """Assembles ``table1_<dataset>.{md,csv,json}`` from finished records.
+    """Assembles ``table1_<dataset>.{md,csv,json}`` from finished records,
+    and ``table1_<dataset>_runs.md`` with every run.
 
     Records are read from ``output_dir`` and every directory of
     ``input_dirs`` (the output directories of shards run elsewhere).
@@ -108,6 +109,9 @@ def write_table(
         base + ".md", report.to_markdown(dataset, table, note=note)
     )
     store.write_text_atomic(base + ".csv", report.to_csv(table))
+    store.write_text_atomic(
+        base + "_runs.md", report.runs_markdown(dataset, records)
+    )
     store.write_json_atomic(
         base + ".json", {"dataset": dataset, "rows": table, "runs": records}
     )
