@@ -115,7 +115,8 @@ class SweepProgress:
         self.failed = 0
         self.running: set[str] = set()
         self._started = 0
-        self._cost_not_started = sum(self.costs.values())
+        self._cost_total = sum(self.costs.values())
+        self._cost_not_started = self._cost_total
         self._cost_ended = 0.0
 
     def elapsed(self) -> float:
@@ -125,7 +126,7 @@ class SweepProgress:
         """Seconds left, or ``None`` before the first run finishes."""
         if self._cost_ended == 0:
             return None
-        left = sum(self.costs.values()) - self._cost_ended
+        left = self._cost_total - self._cost_ended
         return self.elapsed() / self._cost_ended * left
 
     def begin(self, key: str) -> RunContext:

@@ -79,9 +79,7 @@ def table1_block(results_dir: str, dataset: str, preset: str = "mlp") -> str:
         planned[row.key] = planned.get(row.key, 0) + 1
     records = store.read_records([results_dir], prefix=f"{dataset}/")
     table = report.table_rows(dataset, records)
-    by_row = {}
-    for record in records:
-        by_row.setdefault(record["row_key"], []).append(record)
+    by_row = report.records_by_row(records)
     lines = [
         "| Architecture | Training | Train / Test (β = ∞) | Train / Test (SN) "
         "| β | certified l2 (SN) | SN gain, test: ours / paper | runs "

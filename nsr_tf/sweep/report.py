@@ -38,6 +38,14 @@ def _beta(record) -> float:
     return rows_lib.parse_beta(record["beta"])
 
 
+def records_by_row(records: list[dict]) -> dict[str, list[dict]]:
+    """Row key -> the records of that row's runs."""
+    by_row = {}
+    for record in records:
+        by_row.setdefault(record["row_key"], []).append(record)
+    return by_row
+
+
 def select_beta(records: list[dict]) -> dict | None:
     """The record with the best validation accuracy (ties: larger beta)."""
     if not records:
@@ -47,9 +55,7 @@ def select_beta(records: list[dict]) -> dict | None:
 
 def table_rows(dataset: str, records: list[dict]) -> list[dict]:
     """One dict per Table 1 row of ``dataset`` with ours beside the paper's."""
-    by_row = {}
-    for record in records:
-        by_row.setdefault(record["row_key"], []).append(record)
+    by_row = records_by_row(records)
     paper = {
         (r["arch"], r["training"]): r for r in reference.table1_rows(dataset)
     }
@@ -154,9 +160,7 @@ def runs_markdown(dataset: str, records: list[dict]) -> str:
     run's l2 eps, the Lipschitz bound the certificate used and the training
     time; the beta validation selects for its row is marked.
     """
-    by_row = {}
-    for record in records:
-        by_row.setdefault(record["row_key"], []).append(record)
+    by_row = records_by_row(records)
     lines = [
         f"## Table 1 runs — {dataset}",
         "",
@@ -169,7 +173,7 @@ def runs_markdown(dataset: str, records: list[dict]) -> str:
         best = select_beta(done)
         label = (
             f"{rows_lib.ARCH_LABELS[row.arch]} "
-            + (rows_lib.TRAINING_LABELS[row.training])
+            f"{rows_lib.TRAINING_LABELS[row.training]}"
         )
         for record in done:
             metrics = record["metrics"]
@@ -196,7 +200,8 @@ def runs_markdown(dataset: str, records: list[dict]) -> str:
 
 
 def _fmt3(value) -> str:
-    """Three significant decimals, or "–"."""
+    """Three decimals (whole numbers with separators from 100 on), or
+    "–"."""
     if value is None:
         return "–"
     return f"{value:.3f}" if value < 100 else f"{value:,.0f}"

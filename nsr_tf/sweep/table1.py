@@ -197,8 +197,8 @@ def table1_tasks(
     tasks = []
     for (row, beta), (key, path, settings) in zip(runs, items, strict=True):
         # The number of passes does not depend on the data's scale C2.
-        passes = rows_lib.attack_setting(row.dataset, row.training, 1.0)
-        cost = runner.run_epochs(row, preset) * passes.gradient_passes
+        setting = rows_lib.attack_setting(row.dataset, row.training, 1.0)
+        cost = runner.run_epochs(row, preset) * setting.gradient_passes
         kwargs = dict(
             dataset=row.dataset,
             arch=row.arch,
